@@ -1,0 +1,5 @@
+"""``python -m carkinetics`` runs the command line."""
+
+from carkinetics.cli import main
+
+main()
