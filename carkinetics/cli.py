@@ -83,6 +83,27 @@ def demo(
         typer.echo(f"  {name:<22} {path}")
 
 
+def _register_subcommands() -> None:
+    """Let each capability add its own verbs.
+
+    Every subpackage ``carkinetics/<pkg>/`` with a module ``_cli.py`` defining
+    ``register(app, fail)`` adds its commands (sorted by package name, so ``--help`` is
+    stable). Those modules import their heavy dependencies inside each command.
+    """
+    import importlib
+    import importlib.util
+    import pkgutil
+
+    import carkinetics
+
+    for info in sorted(pkgutil.iter_modules(carkinetics.__path__), key=lambda i: i.name):
+        if info.ispkg and importlib.util.find_spec(f"carkinetics.{info.name}._cli"):
+            importlib.import_module(f"carkinetics.{info.name}._cli").register(app, fail=_fail)
+
+
+_register_subcommands()
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     try:
