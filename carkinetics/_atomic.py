@@ -9,6 +9,9 @@ from pathlib import Path
 
 __all__ = ["atomic_write", "save_figure", "write_table"]
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 
 def atomic_write(path: str | os.PathLike[str], writer: Callable[[str], object]) -> Path:
     """Call ``writer(tmp_path)`` and move the result to ``path`` in one rename.
@@ -25,6 +28,7 @@ def atomic_write(path: str | os.PathLike[str], writer: Callable[[str], object]) 
         writer(tmp)
         with open(tmp, "rb+") as f:  # reach the disk before the rename makes it visible
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the usual file mode
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

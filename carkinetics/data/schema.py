@@ -97,6 +97,7 @@ _LIST = [
     _e("tjc28", "tender joint count (28 joints)", "count"),
     _e("vas_pain", "patient pain visual analogue scale", "mm", ("mm", "cm")),
     _e("vas_global", "patient global visual analogue scale", "mm", ("mm", "cm")),
+    _e("vas_physician", "physician global visual analogue scale", "mm", ("mm", "cm")),
 ]
 ENDPOINTS: dict[str, EndpointInfo] = {e.name: e for e in _LIST}
 CK_ENDPOINTS: tuple[str, ...] = tuple(e.name for e in _LIST if e.kinetic)

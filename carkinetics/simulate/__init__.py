@@ -1,5 +1,11 @@
-"""Virtual participants and virtual trials."""
+"""Virtual participants and virtual trials (kinetics, adverse events, clinical scores)."""
 
+from carkinetics.simulate.safety import (
+    simulate_adverse_events,
+    simulate_crs_observations,
+    simulate_icans_observations,
+)
+from carkinetics.simulate.scores import simulate_clinical_scores
 from carkinetics.simulate.trial import (
     DEFAULT_SEED,
     CKPopulation,
@@ -11,4 +17,6 @@ from carkinetics.simulate.trial import (
 )
 
 __all__ = ["DEFAULT_SEED", "CKPopulation", "SimulatedTrial", "TrialDesign", "blq_fraction",
-           "simulate_trial", "truth_path_for"]
+           "simulate_trial", "truth_path_for", "simulate_adverse_events",
+           "simulate_crs_observations", "simulate_icans_observations",
+           "simulate_clinical_scores"]

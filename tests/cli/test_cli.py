@@ -54,15 +54,27 @@ def test_missing_file_exits_1(tmp_path):
 def test_demo_writes_figure_and_table(tmp_path):
     r = run("demo", "--out", tmp_path / "demo")
     assert r.returncode == 0, r.stderr
-    fig = tmp_path / "demo" / "ck_by_dose.png"
-    assert fig.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    summary = pd.read_csv(tmp_path / "demo" / "exposure_by_dose.csv")
-    data = pd.read_csv(tmp_path / "demo" / "trial.csv")
-    # the table's numbers equal a direct computation from the written data
-    q = data[(data["endpoint"] == "car_qpcr") & (data["cens"] == 0) & (data["time"] >= 0)]
-    cmax = q.groupby("id")["dv"].max()
+    demo = tmp_path / "demo"
+    for png in ("ck_by_dose.png", "exposure_by_dose.png", "fits/fits.png",
+                "endpoints/responder_rates.png"):
+        assert (demo / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png
+    nca = pd.read_csv(demo / "nca.csv")
+    assert {"id", "CMAX", "TMAX", "AUCLST", "LAMZ", "LAMZHL", "AUCIFO"} <= set(nca.columns)
+    fits = json.loads((demo / "fits" / "summary.json").read_text())
+    assert fits["counts"]["fitted"] + fits["counts"]["failed"] == 18
+    assert (demo / "endpoints" / "ae_summary.csv").exists()
+    # the dose-level summary equals a direct computation from the per-participant table
+    summary = pd.read_csv(demo / "nca_by_dose.csv")
+    q = nca[nca["endpoint"] == "car_qpcr"]
+    data = pd.read_csv(demo / "trial.csv")
     dose = data.groupby("id")["dose"].first()
-    for d, row in summary[summary["endpoint"] == "car_qpcr"].set_index("dose").iterrows():
-        ids = dose.index[dose == d]
-        assert row["cmax_geomean"] == pytest.approx(np.exp(np.log(cmax[ids]).mean()))
-        assert row["n_participants"] == len(ids)
+    rows = summary[(summary["endpoint"] == "car_qpcr") & (summary["parameter"] == "CMAX")]
+    assert len(rows) == 4
+    for _, row in rows.iterrows():
+        ids = dose.index[dose == row["dose"]]
+        cmax = q.set_index("id").loc[ids, "CMAX"]
+        assert row["geomean"] == pytest.approx(np.exp(np.log(cmax).mean()))
+        assert row["n"] == len(ids)
+        # NCA Cmax is the highest quantified post-infusion qPCR value
+        obs = data[(data["endpoint"] == "car_qpcr") & (data["cens"] == 0) & (data["time"] >= 0)]
+        assert cmax.to_numpy() == pytest.approx(obs.groupby("id")["dv"].max()[ids].to_numpy())

@@ -1,0 +1,29 @@
+"""Individual CAR-T kinetic fits: per participant, BLQ-aware (M1-M7), on lmfit.
+
+* :func:`fit_individual` fits one participant (one endpoint, or qPCR and flow jointly);
+* :func:`fit_individuals` fits every participant of a table, in parallel processes;
+* :func:`compare_models` / :func:`model_comparison` rank models per participant by AIC,
+  BIC and Akaike weights.
+
+Results are frozen dataclasses of pandas objects (:class:`FitResult`,
+:class:`FitResults`); see :mod:`carkinetics.fitting.individual` for how a fit runs.
+"""
+
+from __future__ import annotations
+
+from carkinetics.fitting.batch import EACH, compare_models, fit_individuals, model_comparison
+from carkinetics.fitting.individual import FLAGS, fit_individual
+from carkinetics.fitting.results import PARAMETER_COLUMNS, FitFailure, FitResult, FitResults
+
+__all__ = [
+    "EACH",
+    "FLAGS",
+    "PARAMETER_COLUMNS",
+    "FitFailure",
+    "FitResult",
+    "FitResults",
+    "compare_models",
+    "fit_individual",
+    "fit_individuals",
+    "model_comparison",
+]

@@ -1,0 +1,374 @@
+"""Individual (per-participant) maximum-likelihood fits of a kinetic model, BLQ-aware.
+
+The objective is the full log-likelihood of the observation model, computed by
+:func:`carkinetics.observation.loglik_obs` (the one likelihood of the package): M3 by
+default, any of M1-M7 on request, censored rows included.
+
+How a fit runs
+--------------
+1. **Rows and parameters.** The participant's post-infusion rows of the endpoint (or of
+   qPCR and flow jointly: shared kinetics, an assay-specific log scale factor and residual
+   SD). Every parameter is estimated on its transformed scale (log/logit from its
+   :class:`~carkinetics.models.ParameterSpec`), so natural bounds at 0 or 1 are never
+   crossed; bounds the transform sends to infinity are replaced by a practical box of +-20
+   internal units around the typical value (``fb`` ~ 1e-11 is "at its bound").
+2. **Multi-start.** A fixed design of starts (data-based, typical, Halton perturbations;
+   see ``_starts``) is optimised *together* by a batched Levenberg-Marquardt iteration
+   (``_optim.lm_batch``), one likelihood call per iteration for all starts. The spread of
+   the optima is reported in ``FitResult.starts``.
+3. **lmfit.** The best optimum is polished by :meth:`lmfit.Minimizer.leastsq` on the
+   residual vector ``r_i = sqrt(-2 ll_i - c_i)`` (``c_i = 2 ln(sigma_floor) + ln(2 pi)`` on
+   density rows, 0 on censored rows; every sigma's lower bound is twice its floor), so that
+   ``sum(r^2) = OFV - sum(c)``; ``scale_covar=False``; the Jacobian ``Dfun`` is analytic in
+   the model for ``piecewise`` and uses row-wise derivatives of ``loglik_obs``.
+4. **Uncertainty.** lmfit's covariance ``inv(J'J)`` is *not* used: for square-root
+   residuals it is not the observed information (it vanishes on rows fitted exactly).
+   The covariance is ``2 inv(H)``, ``H`` the Hessian of the OFV in the internal scale
+   (central differences of the exact gradient, all points in one likelihood call), over
+   the free parameters not at a bound. SEs are carried to the natural scale by the delta
+   method; Wald CIs are computed on the internal scale and back-transformed. Profile-
+   likelihood intervals on request (``profile=``).
+5. **OFV, AIC, BIC** are computed here from the likelihood (``n_obs`` from
+   :func:`~carkinetics.observation.rows_used`), never taken from lmfit.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from carkinetics._validation import check_option
+from carkinetics.exceptions import (
+    CensoringWarning,
+    ConvergenceWarning,
+    IdentifiabilityWarning,
+    ModelSpecError,
+)
+from carkinetics.fitting._data import JOINT, prepare_unit
+from carkinetics.fitting._optim import lm_batch, profile_intervals
+from carkinetics.fitting._problem import Problem
+from carkinetics.fitting._report import build_result
+from carkinetics.fitting._starts import build_parameters, design, observed_summary
+from carkinetics.fitting.results import FitResult
+from carkinetics.models import Model, get_model
+from carkinetics.observation import (
+    METHODS,
+    ObservationModel,
+    default_observation_model,
+    rows_used,
+)
+from carkinetics.observation.censoring import m6_first_mask
+
+__all__ = ["fit_individual", "FLAGS"]
+
+#: Flag codes, their meaning and the warning class a single fit emits for them.
+FLAGS: dict[str, tuple[str, type[Warning]]] = {
+    "tmax_at_first_sample": ("the peak is at (or before) the first sample: expansion not "
+                             "observed", IdentifiabilityWarning),
+    "tmax_at_last_sample": ("the peak is at (or after) the last sample: decline not observed",
+                            IdentifiabilityWarning),
+    "few_post_peak": ("fewer than 3 quantified samples after the peak: alpha cannot be "
+                      "separated from beta/fb", IdentifiabilityWarning),
+    "all_post_peak_blq": ("every sample after the peak is below the LLOQ: the decline is "
+                          "known only through censored values", CensoringWarning),
+    "tmax_on_sample": ("the fitted tmax sits on a sample time (a kink of the piecewise "
+                       "likelihood)", IdentifiabilityWarning),
+    "at_bound": ("a parameter is at a bound", IdentifiabilityWarning),
+    "not_converged": ("the optimiser did not converge", ConvergenceWarning),
+    "n_obs_lt_n_par": ("fewer observations than parameters", IdentifiabilityWarning),
+    "se_unavailable": ("the Hessian is not positive definite: no standard errors",
+                       IdentifiabilityWarning),
+    "blq_approximate": ("BLQ rows are discarded or imputed (not M3/M4): estimates of the "
+                        "decline may be biased", CensoringWarning),
+    "profile_open": ("a profile-likelihood limit was not reached inside the bounds",
+                     IdentifiabilityWarning),
+}
+_BOUND_TOL = 1e-3
+#: A start still running after 6 iterations more than this OFV above the best converged
+#: start is abandoned (see ``_optim.lm_batch``).
+PRUNE_MARGIN = 5.0
+
+
+def _method(method: str) -> str:
+    m = method.lower() if isinstance(method, str) else method
+    return check_option("method", m, METHODS, exc=ModelSpecError)
+
+
+def _model(model: str | Model) -> Model:
+    if isinstance(model, Model):
+        return model
+    return get_model(model)
+
+
+def _polish(prob: Problem, x0: np.ndarray, max_nfev: int | None):
+    """Lmfit ``leastsq`` from ``x0`` on the square-root residuals; returns (result, x)."""
+    import lmfit
+
+    names = [q.internal_name for q in prob.params]
+    params = lmfit.Parameters()
+    for q, v in zip(prob.params, x0, strict=True):
+        params.add(q.internal_name, value=float(v), min=q.lower, max=q.upper, vary=not q.fixed)
+    free = prob.free
+    m = max(prob.n, int(free.sum()))
+    cache: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+
+    def values(p) -> np.ndarray:
+        return np.array([p[n].value for n in names])
+
+    def evaluate(x: np.ndarray):
+        # lmfit's bounds transform round-trips values with ~1e-16 relative error, so the
+        # last few evaluations are reused within 1e-13 (MINPACK asks for the residuals and
+        # the Jacobian at the same point, and re-evaluates its best point at the end)
+        for xc, r, jac in cache:
+            if np.allclose(x, xc, rtol=1e-13, atol=1e-13):
+                return r, jac
+        r, jac = prob.residual_jac(x)
+        item = (x.copy(), np.pad(r, (0, m - r.size)),
+                np.pad(jac[:, free], ((0, m - r.size), (0, 0))))
+        cache.insert(0, item)
+        del cache[4:]
+        return item[1], item[2]
+
+    def fcn(p):
+        return evaluate(values(p))[0]
+
+    def dfun(p):
+        return evaluate(values(p))[1]
+
+    mini = lmfit.Minimizer(fcn, params, scale_covar=False, nan_policy="raise")
+    res = mini.leastsq(Dfun=dfun, max_nfev=max_nfev or 100 * (int(free.sum()) + 1))
+    return res, values(res.params)
+
+
+def _covariance(prob: Problem, x: np.ndarray, use: np.ndarray):
+    """(cov over ``use``, decrement, ok, descent, flat): ``2 inv(H)`` of the OFV Hessian.
+
+    ``flat`` names the parameter loading most on the flattest direction when H is not
+    positive definite.
+    """
+    if not use.any():
+        return np.zeros((0, 0)), 0.0, False, 0.0, ""
+    h, g, descent = prob.hessian(x, use)
+    flat = ""
+    try:
+        ev, vec = np.linalg.eigh(h)
+        ok = bool(np.all(np.isfinite(h)) and ev.min() > 1e-10 * max(ev.max(), 1e-300))
+        if not ok and np.all(np.isfinite(vec)):
+            names = [q.name for q, u in zip(prob.params, use, strict=True) if u]
+            flat = names[int(np.argmax(np.abs(vec[:, 0])))]
+    except np.linalg.LinAlgError:
+        ok = False
+    if not ok:
+        return np.full(h.shape, np.nan), math.nan, False, descent, flat
+    hinv = np.linalg.inv(h)
+    return 2.0 * hinv, float(g @ hinv @ g), True, descent, flat
+
+
+def fit_individual(
+    data: pd.DataFrame,
+    model: str | Model = "piecewise",
+    *,
+    id: Any = None,
+    endpoint: str = "car_qpcr",
+    method: str = "m3",
+    observation: ObservationModel | None = None,
+    start: Mapping[str, float] | None = None,
+    bounds: Mapping[str, tuple[float, float]] | None = None,
+    fixed: Mapping[str, float] | None = None,
+    n_starts: int = 8,
+    profile: bool | Sequence[str] = False,
+    ci_level: float = 0.95,
+    max_iter: int = 100,
+    max_nfev: int | None = None,
+    warn: bool = True,
+) -> FitResult:
+    """Fit a kinetic model to one participant's data by maximum likelihood.
+
+    Parameters
+    ----------
+    data : DataFrame
+        Long-format table (``id, time, dv``; ``endpoint``, ``cens``, ``lloq``, ``limit``,
+        ``dose`` used when present). BLQ rows carry ``dv == lloq`` and ``cens == 1``.
+    model : str or Model, default "piecewise"
+        Registered model name (see :func:`carkinetics.models.available_models`) or instance.
+    id : optional
+        Participant to fit; needed when ``data`` holds several.
+    endpoint : str, default "car_qpcr"
+        Endpoint to fit (``car_qpcr``, ``car_flow``, ...) or ``"joint"``: every assay of
+        the observation model with quantified data, sharing the kinetics, each with its own
+        residual SD and (except the reference) log scale factor.
+    method : {"m1", ..., "m7"}, default "m3"
+        Censoring method of :func:`~carkinetics.observation.loglik_obs`.
+    observation : ObservationModel, optional
+        Assays and error models; default :func:`default_observation_model`. In a
+        single-endpoint fit the endpoint's assay is the reference (its level is the model's
+        level, in the endpoint's unit).
+    start, fixed : mapping of str to float, optional
+        Natural-scale starting or fixed values by parameter name (kinetic names, or
+        ``sigma_log_<endpoint>``, ``log_scale_<endpoint>``).
+    bounds : mapping of str to (float, float), optional
+        Natural-scale bounds narrowing the parameter's own.
+    n_starts : int, default 8
+        Size of the fixed multi-start design (1 = the data-based start only).
+    profile : bool or sequence of str, default False
+        Profile-likelihood intervals for all free parameters (True) or the named ones.
+    ci_level : float, default 0.95
+        Level of the Wald and profile intervals.
+    max_iter : int, default 100
+        Iteration limit of the multi-start optimiser.
+    max_nfev : int, optional
+        Evaluation limit of the lmfit polish (default ``100 * (n_free + 1)``).
+    warn : bool, default True
+        Emit a warning (:mod:`carkinetics.exceptions` classes) for each flag; batch fits
+        pass False and keep the flags only.
+
+    Returns
+    -------
+    FitResult
+
+    Raises
+    ------
+    DataError
+        No rows of the endpoint, or every post-infusion row below the LLOQ.
+    ModelSpecError
+        Unknown model, method or parameter name; bounds or start values outside the bounds.
+    """
+    t_start = time.perf_counter()
+    mod = _model(model)
+    meth = _method(method)
+    if endpoint != JOINT and not isinstance(endpoint, str):
+        raise ModelSpecError(f"Invalid endpoint={endpoint!r}; expected an endpoint name or "
+                             "'joint'.")
+    if not (isinstance(n_starts, int | np.integer) and n_starts >= 1):
+        raise ModelSpecError(f"Invalid n_starts={n_starts!r}; expected an integer >= 1.")
+    if not 0 < ci_level < 1:
+        raise ModelSpecError(f"Invalid ci_level={ci_level!r}; expected a value in (0, 1).")
+    obs = observation if observation is not None else default_observation_model()
+    unit, notes = prepare_unit(data, endpoint, obs, id=id)
+    infos, x_data, x_typ = build_parameters(mod, unit, start=start, bounds=bounds, fixed=fixed)
+    fr = unit.frame
+    first = None
+    if meth == "m6":
+        first = m6_first_mask(fr["id"].to_numpy(), fr["time"].to_numpy(), fr["cens"].to_numpy(),
+                              fr["endpoint"].to_numpy())
+    prob = Problem(unit, mod, infos, meth, first)
+    free = prob.free
+
+    # 1-2. multi-start, all starts in one batch
+    x0, origin = design(x_data, x_typ, infos, int(n_starts))
+    lm = lm_batch(prob, x0, free, max_iter=max_iter, prune=PRUNE_MARGIN)
+    ok = np.isfinite(lm.ofv)
+    best = int(np.argmin(np.where(ok, lm.ofv, np.inf)))
+
+    # 3. lmfit polish; keep the better of the two (lmfit never loses, but be sure)
+    res, x2 = _polish(prob, lm.x[best], max_nfev)
+    cand = np.stack([x2, lm.x[best]])
+    ll_c = prob.rowwise(cand, deriv=False)[0]
+    f_c = -2.0 * ll_c.sum(axis=1)
+    pick = 0 if f_c[0] <= f_c[1] or not np.isfinite(f_c[1]) else 1
+    x_hat, ll, ofv_hat = cand[pick], ll_c[pick], float(f_c[pick])
+
+    # 4. uncertainty
+    at_lo = x_hat <= prob.lo + _BOUND_TOL
+    at_hi = x_hat >= prob.hi - _BOUND_TOL
+    at_bound = free & (at_lo | at_hi)
+    use = free & ~at_bound
+    cov, decrement, cov_ok, descent, flat = _covariance(prob, x_hat, use)
+    # converged: lmfit succeeded and the point is a minimum, either smooth (small Newton
+    # decrement) or on a kink (no coordinate step of 1e-4 lowers the OFV by 1e-3)
+    smooth_min = cov_ok and decrement <= 1e-2
+    converged = bool(res.success) and bool(np.isfinite(ofv_hat)) and (
+        smooth_min or descent > -1e-3)
+    se_int = np.full(prob.p, np.nan)
+    se_int[use] = np.sqrt(np.clip(np.diag(cov), 0.0, None)) if cov_ok else np.nan
+    prof: dict[int, tuple[float, float]] = {}
+    trace: list[dict] = []
+    if profile:
+        names = [q.name for q in infos]
+        want = names if profile is True else list(profile)
+        for n in want:
+            if n not in names:
+                raise ModelSpecError(f"Unknown parameter {n!r} in profile; expected names "
+                                     f"among {names}.")
+        which = [names.index(n) for n in want if free[names.index(n)]]
+        prof, trace = profile_intervals(prob, x_hat, ofv_hat, which, se_int, level=ci_level)
+
+    # tables, flags
+    n_free = int(free.sum())
+    summ = observed_summary(unit)
+    used = rows_used(prob.cens, meth, first)
+    n_obs = int(used.sum())
+    flags: list[tuple[str, str]] = []
+    nat = dict(zip([q.name for q in infos], prob.natural(x_hat), strict=True))
+    tmax_fit = nat.get("tmax", math.nan)
+    if summ["peak_first"] or tmax_fit <= summ["t_first"]:
+        flags.append(("tmax_at_first_sample", f"observed Tmax {summ['tmax_obs']:g} d, fitted "
+                      f"{tmax_fit:.3g} d, first sample {summ['t_first']:g} d"))
+    if summ["peak_last"] or tmax_fit >= summ["t_last"]:
+        flags.append(("tmax_at_last_sample", f"observed Tmax {summ['tmax_obs']:g} d, fitted "
+                      f"{tmax_fit:.3g} d, last sample {summ['t_last']:g} d"))
+    if summ["n_post_q"] < 3:
+        flags.append(("few_post_peak", f"{summ['n_post_q']} quantified sample(s) after the "
+                      "peak"))
+    if summ["n_post"] > 0 and summ["n_post_q"] == 0:
+        flags.append(("all_post_peak_blq", f"{summ['n_post_blq']} sample(s) after the peak, "
+                      "all BLQ"))
+    if mod.name.startswith("piecewise") and np.isfinite(tmax_fit) and np.any(
+            np.abs(prob.t - tmax_fit) <= 1e-4 * tmax_fit):
+        flags.append(("tmax_on_sample", f"fitted tmax {tmax_fit:.6g} d equals a sample time: "
+                      "the objective has a kink there and the SE of tmax is not reliable"))
+    if at_bound.any():
+        flags.append(("at_bound", ", ".join(
+            f"{infos[i].name} at its {'lower' if at_lo[i] else 'upper'} bound"
+            for i in np.flatnonzero(at_bound))))
+    if not converged:
+        flags.append(("not_converged", f"lmfit: {res.message}; Newton decrement "
+                      f"{decrement:.3g}"))
+    if n_obs < n_free:
+        flags.append(("n_obs_lt_n_par", f"{n_obs} observation(s) for {n_free} parameters"))
+    if not cov_ok and use.any():
+        flags.append(("se_unavailable", "Hessian of the OFV not positive definite; the "
+                      f"flattest direction is mostly {flat or '?'}; consider fixing it"))
+    n_blq = int((prob.cens == 1).sum())
+    if meth in ("m1", "m2", "m5", "m6", "m7") and n_blq:
+        flags.append(("blq_approximate", f"{n_blq} BLQ row(s) handled by {meth.upper()}"))
+    open_ = [infos[j].name for j, (a, b) in prof.items() if not (np.isfinite(a)
+                                                                   and np.isfinite(b))]
+    if open_:
+        flags.append(("profile_open", f"open profile for {open_}"))
+
+    z = float(stats.norm.ppf(0.5 + ci_level / 2.0))
+    starts = pd.DataFrame({
+        "start": np.arange(len(origin)), "origin": origin, "ofv_start": lm.ofv_start,
+        "ofv": lm.ofv, "converged": lm.converged, "pruned": lm.pruned, "n_iter": lm.n_iter,
+        **{q.name: [float(q.spec.from_internal(v)) for v in lm.x[:, i]]
+           for i, q in enumerate(infos)},
+    })
+    conv_ofv = lm.ofv[lm.converged]
+    info = {
+        "n_starts": int(n_starts), "n_starts_converged": int(lm.converged.sum()),
+        "ofv_spread": float(np.ptp(conv_ofv)) if conv_ofv.size else math.nan,
+        "n_at_best": int(np.sum(lm.ofv <= lm.ofv[best] + 0.01)),
+        "multistart_calls": lm.n_calls, "lmfit_nfev": int(res.nfev),
+        "lmfit_message": str(res.message), "newton_decrement": decrement,
+        "ci_level": ci_level, "z": z, "optimizer": "lmfit.leastsq after batched LM multistart",
+    }
+    result = build_result(
+        prob=prob, model=mod, unit=unit, method=meth, x_hat=x_hat, se_int=se_int, cov=cov,
+        use=use, at_bound=at_bound, prof=prof, trace=trace, ll=ll, used=used,
+        ofv=ofv_hat, n_obs=n_obs, n_blq=n_blq, converged=converged, flags=flags,
+        notes=notes, starts=starts, info=info, raw=res, z=z,
+        timing=time.perf_counter() - t_start,
+    )
+    if warn:
+        for code, detail in flags:
+            text, cls = FLAGS[code]
+            warnings.warn(f"participant {unit.id!r}: {text} ({detail}).", cls, stacklevel=2)
+    return result
