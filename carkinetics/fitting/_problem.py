@@ -295,7 +295,8 @@ class Problem:
                     lloq=None if self.lloq is None or self.method != "m2" else self.lloq[rows],
                     limit=None if self.limit is None else self.limit[rows],
                     method=self.method,
-                    m6_first=None if self.m6_first is None else self.m6_first[rows])
+                    m6_first=None if self.m6_first is None else self.m6_first[rows],
+                    check=False)  # rows validated once when the problem was built
             ll[:, :v, rows] = out
             ll[:, v:, rows] = out[:, :1]  # channels this error kind does not have
         ll[bad] = -np.inf

@@ -183,6 +183,7 @@ def loglik_obs(
     method: str = "m3",
     m6_first: ArrayLike | None = None,
     jacobian: bool = False,
+    check: bool = True,
 ) -> NDArray[np.float64]:
     """Per-observation log-likelihood with censoring (Beal's M1-M7, ULOQ, intervals).
 
@@ -233,6 +234,10 @@ def loglik_obs(
         By default they are on the error model's observation scale (``log dv`` for
         ``log_additive``), as in NONMEM with log-transformed data. Probabilities of censored
         rows are unaffected.
+    check : bool, default True
+        Check the data (finite dv, censored rows carrying their limit, limits on the right
+        side). Fitters that validated the same rows once pass ``False`` inside their loops
+        (PKNCA's ``check=FALSE`` idea); the numbers are the same either way.
 
     Returns
     -------
@@ -286,10 +291,12 @@ def loglik_obs(
                              f"broadcast together: {exc}") from None
     y, f, c, lq, uq, lim, first = arrays
     shape = y.shape
-    q, b, a = c == 0, c == 1, c == -1
+    b, a = c == 1, c == -1
 
     # data checks, every problem listed at once
     problems = []
+    if not check:
+        return _loglik_unchecked(em, m, y, f, c, lq, uq, lim, first, sigma, jacobian, shape)
     if np.any(~np.isfinite(y)):
         problems.append(f"dv: {_rows(~np.isfinite(y))} are not finite.")
     if em.log_scale and np.any(y <= 0):
@@ -314,6 +321,13 @@ def loglik_obs(
                         "limit <= dv; the interval is [dv, limit).")
     if problems:
         raise DataError(problems, source="loglik_obs")
+    return _loglik_unchecked(em, m, y, f, c, lq, uq, lim, first, sigma, jacobian, shape)
+
+
+def _loglik_unchecked(em, m, y, f, c, lq, uq, lim, first, sigma, jacobian, shape):
+    """The likelihood proper, on broadcast arrays whose data were checked (or trusted)."""
+    q, b, a = c == 0, c == 1, c == -1
+    fin_lim = np.isfinite(lim)
     if np.any(np.isnan(f)):
         raise ModelSpecError(f"Invalid pred: {_rows(np.isnan(f))} are NaN.")
 
@@ -324,6 +338,19 @@ def loglik_obs(
         if isinstance(exc, ModelSpecError):
             raise
         raise ModelSpecError(f"sigma does not broadcast against {shape} rows: {exc}") from None
+
+    if m in ("m1", "m3") and not np.any(np.isfinite(lim)) and np.all(np.isfinite(mean)) \
+            and np.all(sd > 0):
+        # the common case in fitting loops: no intervals, no degenerate predictions; the
+        # same formulas as below without the bookkeeping for infinite means and zero SDs
+        x = em.transform(y).ravel()
+        zz = (x - mean) / sd
+        ll = np.where(q.ravel(), -0.5 * zz * zz - np.log(sd) - _HALF_LOG_2PI, 0.0)
+        if jacobian and em.log_scale:
+            ll = np.where(q.ravel(), ll - x, ll)
+        if m == "m3":
+            ll = np.where(b.ravel(), log_ndtr(zz), ll)
+        return np.where(a.ravel(), log_ndtr(-zz), ll).reshape(shape)
 
     # work on flat copies (boolean-mask assignment needs 1-d arrays); reshape at the end
     out_shape = shape

@@ -467,3 +467,32 @@ def test_log_ndtr_diff_narrow_intervals_match_quad(mid, rel):
     a, b = mid - w / 2, mid + w / 2
     want = integrate.quad(norm.pdf, a, b, epsabs=0.0, epsrel=1e-13)[0]
     assert float(log_ndtr_diff(a, b)) == pytest.approx(math.log(want), abs=1e-9)
+
+
+def test_fast_m3_path_equals_general_m4_path_on_log_scale():
+    from scipy import stats
+
+    """M3 takes the fast branch, M4 the general one; on the log scale they coincide."""
+    rng = np.random.default_rng(42)
+    n = 400
+    pred = np.exp(rng.normal(3.0, 2.0, n))
+    lloq = np.exp(rng.normal(3.0, 0.5, n))
+    y = pred * np.exp(rng.normal(0.0, 0.7, n))
+    cens = np.where(y < lloq, 1, np.where(y > 3e3, -1, 0))
+    dv = np.where(cens == 1, lloq, np.where(cens == -1, 3e3, y))
+    sigma = np.where(rng.random(n) < 0.5, 0.05, 0.7)  # far tails included
+    for jac in (False, True):
+        fast = loglik_obs(dv, pred, cens, error="log_additive", sigma=sigma, lloq=lloq,
+                          method="m3", jacobian=jac)
+        general = loglik_obs(dv, pred, cens, error="log_additive", sigma=sigma, lloq=lloq,
+                             method="m4", jacobian=jac)
+        unchecked = loglik_obs(dv, pred, cens, error="log_additive", sigma=sigma, lloq=lloq,
+                               method="m3", jacobian=jac, check=False)
+        np.testing.assert_allclose(fast, general, rtol=1e-12, atol=1e-12)
+        np.testing.assert_array_equal(fast, unchecked)
+        # hand-coded with scipy.stats, row by row
+        hand = [stats.norm.logpdf(np.log(d), np.log(p), s) - (np.log(d) if jac else 0.0)
+                if c == 0 else stats.norm.logcdf(np.log(d), np.log(p), s) if c == 1
+                else stats.norm.logsf(np.log(d), np.log(p), s)
+                for d, p, s, c in zip(dv, pred, sigma, cens, strict=True)]
+        np.testing.assert_allclose(fast, hand, rtol=1e-9)
