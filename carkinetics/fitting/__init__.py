@@ -3,7 +3,8 @@
 * :func:`fit_individual` fits one participant (one endpoint, or qPCR and flow jointly);
 * :func:`fit_individuals` fits every participant of a table, in parallel processes;
 * :func:`compare_models` / :func:`model_comparison` rank models per participant by AIC,
-  BIC and Akaike weights.
+  BIC and Akaike weights;
+* :func:`fit_focei` fits a :class:`PopulationModel` by FOCE-I (population engine).
 
 Results are frozen dataclasses of pandas objects (:class:`FitResult`,
 :class:`FitResults`); see :mod:`carkinetics.fitting.individual` for how a fit runs.
@@ -12,7 +13,9 @@ Results are frozen dataclasses of pandas objects (:class:`FitResult`,
 from __future__ import annotations
 
 from carkinetics.fitting.batch import EACH, compare_models, fit_individuals, model_comparison
+from carkinetics.fitting.focei import FOCEIResult, PopulationModel, fit_focei, focei_objective
 from carkinetics.fitting.individual import FLAGS, fit_individual
+from carkinetics.fitting.outputs import write_fit_outputs
 from carkinetics.fitting.results import PARAMETER_COLUMNS, FitFailure, FitResult, FitResults
 
 __all__ = [
@@ -26,4 +29,9 @@ __all__ = [
     "fit_individual",
     "fit_individuals",
     "model_comparison",
+    "write_fit_outputs",
+    "FOCEIResult",
+    "PopulationModel",
+    "fit_focei",
+    "focei_objective",
 ]
