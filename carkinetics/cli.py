@@ -91,13 +91,14 @@ def _register_subcommands() -> None:
     stable). Those modules import their heavy dependencies inside each command.
     """
     import importlib
-    import importlib.util
     import pkgutil
 
     import carkinetics
 
     for info in sorted(pkgutil.iter_modules(carkinetics.__path__), key=lambda i: i.name):
-        if info.ispkg and importlib.util.find_spec(f"carkinetics.{info.name}._cli"):
+        # look for the file itself: find_spec would import the subpackage's __init__
+        # (and matplotlib with carkinetics.plots) just to answer
+        if info.ispkg and (Path(info.module_finder.path) / info.name / "_cli.py").is_file():
             importlib.import_module(f"carkinetics.{info.name}._cli").register(app, fail=_fail)
 
 
