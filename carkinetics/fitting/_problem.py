@@ -144,6 +144,19 @@ class Problem:
         for k, a in enumerate(assays):
             groups.setdefault(a.error, []).append(k)
         self.groups = [(em, np.flatnonzero(np.isin(self.assay, ks))) for em, ks in groups.items()]
+        # hot-path helpers (same numbers): a group covering every row is indexed by a slice,
+        # and each group's per-row arguments of loglik_obs are sliced once here
+        self._group_args = []
+        for em, rows in self.groups:
+            sl = slice(None) if rows.size == self.n else rows
+            ks = len(em.param_names)
+            self._group_args.append((em, sl, ks, [self.sig_col[j, self.assay[rows]]
+                                                  for j in range(ks)], dict(
+                dv=self.dv[sl], cens=self.cens[sl],
+                lloq=None if self.lloq is None or self.method != "m2" else self.lloq[sl],
+                limit=None if self.limit is None else self.limit[sl],
+                m6_first=None if self.m6_first is None else self.m6_first[sl])))
+        self._has_scale = bool((self.scale_col >= 0).any())
         self.c = self._offsets()
 
     # -- constants ------------------------------------------------------------------------
@@ -217,7 +230,7 @@ class Problem:
         with np.errstate(all="ignore"):
             lat = self._log_predict(self.t[None, :], self.natural_kinetic(x),
                                     (x.shape[0], self.n))
-            mu = lat + self._scale_offsets(x)
+            mu = lat + self._scale_offsets(x) if self._has_scale else np.array(lat)
             if not jac:
                 return mu, None
             d = np.zeros((x.shape[0], self.n, self.p))
@@ -225,7 +238,8 @@ class Problem:
                 d[:, :, self.kin] = _piecewise_jac(self.t, x[:, self.kin], self.kin_specs)
             else:
                 d[:, :, self.kin] = self._numeric_jac(x)
-            d += self.a_scale[None]
+            if self._has_scale:
+                d += self.a_scale[None]
         return mu, d
 
     def _scale_offsets(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -268,38 +282,38 @@ class Problem:
         b = x.shape[0]
         if mu is None:
             mu = self.mu(x)[0]
-        bad = ~np.all(np.isfinite(mu) | (mu == -np.inf), axis=1)
-        mu = np.where(bad[:, None], 0.0, mu)
+        bad = ~(np.isfinite(mu) | (mu == -np.inf)).all(axis=1)
+        any_bad = bool(bad.any())
+        if any_bad:
+            mu = np.where(bad[:, None], 0.0, mu)
         nv = 3 + 2 * self.k_sig if deriv else 1
-        ll = np.zeros((b, nv, self.n))
-        for em, rows in self.groups:
-            ks = len(em.param_names)
-            v = 3 + 2 * ks if deriv else 1
-            off_mu = np.zeros(v)
-            if deriv:
-                off_mu[1:3] = (H_ROW, -H_ROW)
-            m = np.clip(mu[:, None, rows] + off_mu[None, :, None], -MU_CLAMP, MU_CLAMP)
-            sig = []
-            for j in range(ks):
-                cols = self.sig_col[j, self.assay[rows]]
-                with np.errstate(all="ignore"):
-                    s = np.repeat(np.exp(x[:, None, cols]), v, axis=1)
+        ll = np.empty((b, nv, self.n)) if len(self.groups) == 1 else np.zeros((b, nv, self.n))
+        with np.errstate(all="ignore"):
+            for em, rows, ks, sig_cols, args in self._group_args:
+                v = 3 + 2 * ks if deriv else 1
                 if deriv:
-                    s[:, 3 + 2 * j] *= math.exp(H_ROW)
-                    s[:, 4 + 2 * j] *= math.exp(-H_ROW)
-                sig.append(s)
-            with np.errstate(all="ignore"):
+                    off_mu = np.zeros(v)
+                    off_mu[1:3] = (H_ROW, -H_ROW)
+                    m = np.clip(mu[:, None, rows] + off_mu[None, :, None], -MU_CLAMP, MU_CLAMP)
+                else:
+                    m = np.clip(mu[:, None, rows], -MU_CLAMP, MU_CLAMP)
+                sig = []
+                for j, cols in enumerate(sig_cols):
+                    s = np.repeat(np.exp(x[:, None, cols]), v, axis=1)
+                    if deriv:
+                        s[:, 3 + 2 * j] *= math.exp(H_ROW)
+                        s[:, 4 + 2 * j] *= math.exp(-H_ROW)
+                    sig.append(s)
                 out = loglik_obs(
-                    self.dv[rows], np.exp(m), self.cens[rows], error=em,
-                    sigma=sig[0] if ks == 1 else tuple(sig),
-                    lloq=None if self.lloq is None or self.method != "m2" else self.lloq[rows],
-                    limit=None if self.limit is None else self.limit[rows],
-                    method=self.method,
-                    m6_first=None if self.m6_first is None else self.m6_first[rows],
+                    args["dv"], np.exp(m), args["cens"], error=em,
+                    sigma=sig[0] if ks == 1 else tuple(sig), lloq=args["lloq"],
+                    limit=args["limit"], method=self.method, m6_first=args["m6_first"],
                     check=False)  # rows validated once when the problem was built
-            ll[:, :v, rows] = out
-            ll[:, v:, rows] = out[:, :1]  # channels this error kind does not have
-        ll[bad] = -np.inf
+                ll[:, :v, rows] = out
+                if v < nv:
+                    ll[:, v:, rows] = out[:, :1]  # channels this error kind does not have
+        if any_bad:
+            ll[bad] = -np.inf
         ll0 = ll[:, 0]
         if not deriv:
             return ll0, None, None
@@ -347,6 +361,13 @@ class Problem:
             a = self.a_sig[j]
             cur += 2.0 * np.einsum("bn,np,nq->bpq", w[1 + j], a, a)
         return ofv, g, cur
+
+    def residual(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
+        """The residuals of :meth:`residual_jac` alone (one likelihood channel, no Jacobian)."""
+        ll = self.rowwise(x[None, :], deriv=False)[0]
+        with np.errstate(all="ignore"):
+            r = np.sqrt(np.clip(-2.0 * ll[0] - self.c, 0.0, None))
+        return np.where(np.isfinite(r), r, 1e150)
 
     def residual_jac(self, x: NDArray[np.float64]):
         """Residuals ``r_i = sqrt(-2 ll_i - c_i)`` and their Jacobian (n, p) at one ``x``."""

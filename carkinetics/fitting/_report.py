@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -19,6 +20,7 @@ from carkinetics.observation.error import standardize
 __all__ = ["build_result", "conditional_residual"]
 
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
+_EMPTY_PROFILES = pd.DataFrame([], columns=["parameter", "value", "delta_ofv"])
 
 
 def _dnat(transform: str, value: float) -> float:
@@ -50,7 +52,12 @@ def conditional_residual(a: NDArray[np.float64], b: NDArray[np.float64]) -> NDAr
 
 def _params_table(prob: Problem, unit: UnitData, model: Model, x: NDArray, se_int: NDArray,
                   at_bound: NDArray, prof: dict[int, tuple[float, float]], z: float):
-    rows: list[dict[str, Any]] = []
+    # built column-wise (one DataFrame construction, no set_index): a fit's hot path
+    cols: dict[str, list[Any]] = {k: [] for k in (
+        "estimate", "se", "rse_pct", "ci_lower", "ci_upper", "profile_lower", "profile_upper",
+        "unit", "transform", "kind", "fixed", "at_bound", "estimate_internal", "se_internal",
+        "lower", "upper")}
+    names = []
     for i, q in enumerate(prob.params):
         s = q.spec
         est = float(s.from_internal(x[i]))
@@ -59,19 +66,22 @@ def _params_table(prob: Problem, unit: UnitData, model: Model, x: NDArray, se_in
         unit_str = s.unit
         if q.kind == "kinetic" and s.name == model.level_param and unit.level_unit:
             unit_str = unit.level_unit
-        rows.append({
-            "parameter": q.name, "estimate": est, "se": se,
-            "rse_pct": 100.0 * se / abs(est) if est != 0 else math.nan,
-            "ci_lower": float(s.from_internal(x[i] - z * se_int[i])),
-            "ci_upper": float(s.from_internal(x[i] + z * se_int[i])),
-            "profile_lower": float(s.from_internal(lo_p)) if np.isfinite(lo_p) else math.nan,
-            "profile_upper": float(s.from_internal(hi_p)) if np.isfinite(hi_p) else math.nan,
-            "unit": unit_str, "transform": s.transform, "kind": q.kind, "fixed": q.fixed,
-            "at_bound": bool(at_bound[i]), "estimate_internal": float(x[i]),
-            "se_internal": float(se_int[i]),
-            "lower": float(s.from_internal(q.lower)), "upper": float(s.from_internal(q.upper)),
-        })
-    return pd.DataFrame(rows).set_index("parameter")
+        names.append(q.name)
+        for k, v in (
+            ("estimate", est), ("se", se),
+            ("rse_pct", 100.0 * se / abs(est) if est != 0 else math.nan),
+            ("ci_lower", float(s.from_internal(x[i] - z * se_int[i]))),
+            ("ci_upper", float(s.from_internal(x[i] + z * se_int[i]))),
+            ("profile_lower", float(s.from_internal(lo_p)) if np.isfinite(lo_p) else math.nan),
+            ("profile_upper", float(s.from_internal(hi_p)) if np.isfinite(hi_p) else math.nan),
+            ("unit", unit_str), ("transform", s.transform), ("kind", q.kind),
+            ("fixed", q.fixed), ("at_bound", bool(at_bound[i])),
+            ("estimate_internal", float(x[i])), ("se_internal", float(se_int[i])),
+            ("lower", float(s.from_internal(q.lower))),
+            ("upper", float(s.from_internal(q.upper))),
+        ):
+            cols[k].append(v)
+    return pd.DataFrame(cols, index=pd.Index(names, name="parameter"))
 
 
 def _predictions(prob: Problem, unit: UnitData, x: NDArray, ll: NDArray, used: NDArray):
@@ -101,16 +111,24 @@ def _predictions(prob: Problem, unit: UnitData, x: NDArray, ll: NDArray, used: N
         if alq.any():
             w[alq] = conditional_residual(zt[alq], upper[alq])
         res[rows], iwres[rows] = r, w
-    cols = {c: fr[c].to_numpy() for c in ("id", "time", "endpoint", "dv", "cens", "lloq")
+    # the frame's own arrays (no round trip of string columns through object arrays)
+    cols = {c: fr[c].array for c in ("id", "time", "endpoint", "dv", "cens", "lloq")
             if c in fr.columns}
     cols.update(ipred=ipred, ll=ll, used=used, res=res, iwres=iwres)
     return pd.DataFrame(cols)
 
 
-def _curve(prob: Problem, model: Model, unit: UnitData, x: NDArray) -> pd.DataFrame:
-    t_end = max(float(prob.t.max()) * 1.05, 28.0)
+@functools.lru_cache(maxsize=64)
+def _curve_grid(t_end: float) -> NDArray[np.float64]:
     grid = np.unique(np.concatenate([np.linspace(0.0, t_end, 160),
                                      np.geomspace(0.02, t_end, 160)]))
+    grid.flags.writeable = False
+    return grid
+
+
+def _curve(prob: Problem, model: Model, unit: UnitData, x: NDArray) -> pd.DataFrame:
+    t_end = max(float(prob.t.max()) * 1.05, 28.0)
+    grid = _curve_grid(t_end)
     nat = {k: v[0, 0] for k, v in prob.natural_kinetic(x[None, :]).items()}
     with np.errstate(all="ignore"):
         lat = np.asarray(model.log_predict(grid, nat), dtype=float)
@@ -144,12 +162,14 @@ def build_result(*, prob: Problem, model: Model, unit: UnitData, method: str, x_
     used_names = [n for n, u in zip(names, use, strict=True) if u]
     derived, note = _derived(model, prob, x_hat)
     notes = list(notes) + ([note] if note else [])
-    profiles = pd.DataFrame(
-        [{"parameter": names[r["index"]],
-          "value": float(prob.params[r["index"]].spec.from_internal(r["value"])),
-          "delta_ofv": r["delta_ofv"]} for r in trace],
-        columns=["parameter", "value", "delta_ofv"])
-    if len(profiles):
+    if not trace:  # the usual case: a copy of the empty table, built once
+        profiles = _EMPTY_PROFILES.copy()
+    else:
+        profiles = pd.DataFrame(
+            [{"parameter": names[r["index"]],
+              "value": float(prob.params[r["index"]].spec.from_internal(r["value"])),
+              "delta_ofv": r["delta_ofv"]} for r in trace],
+            columns=["parameter", "value", "delta_ofv"])
         profiles = profiles.sort_values(["parameter", "value"], kind="stable",
                                         ignore_index=True)
     return FitResult(
