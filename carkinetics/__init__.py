@@ -4,6 +4,9 @@ The public API, re-exported (heavy dependencies such as PyMC and matplotlib are 
 only by the functions that need them)::
 
     from carkinetics import get_model, read_data, validate, loglik_obs, simulate_trial
+
+Capabilities live in their subpackages: ``carkinetics.nca``, ``carkinetics.fitting``,
+``carkinetics.endpoints``, ``carkinetics.plots``.
 """
 
 from __future__ import annotations
@@ -23,7 +26,6 @@ from carkinetics.models import ParameterSpec, available_models, get_model
 from carkinetics.models.library import available_cards, get_card
 from carkinetics.observation import ErrorModel, ObservationModel, impute_blq, loglik_obs
 from carkinetics.simulate import simulate_trial
-from carkinetics.summary import observed_exposure, summarize_by_dose
 
 __all__ = [
     "__version__",
@@ -49,6 +51,4 @@ __all__ = [
     "impute_blq",
     "loglik_obs",
     "simulate_trial",
-    "observed_exposure",
-    "summarize_by_dose",
 ]

@@ -110,12 +110,11 @@ def _nca(s: dict) -> None:
 def _fits(s: dict) -> None:
     from carkinetics.fitting import fit_individuals
     from carkinetics.fitting.outputs import write_fit_outputs
+    from carkinetics.nca import compare_with_model
 
     res = fit_individuals(s["data"], "piecewise", endpoint="joint", workers=s["workers"],
                           progress=False)
     s["fits"] = res
-    from carkinetics.nca import compare_with_model
-
     # joint fits: the latent level is on the qPCR scale, so compare with qPCR NCA
     derived = pd.DataFrame([{"id": f.id, **f.derived.to_dict()} for f in res.fits])
     s["written"]["nca_vs_model"] = write_table(

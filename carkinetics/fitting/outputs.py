@@ -31,8 +31,6 @@ def write_fit_outputs(res, out: str | os.PathLike[str], *,
     dict of str to Path
         The files written, by name.
     """
-    from matplotlib.figure import Figure  # noqa: F401  (matplotlib needed for the figure)
-
     from carkinetics import __version__
     from carkinetics.plots.fits import plot_individual_fits
 
