@@ -13,7 +13,7 @@ from carkinetics.exceptions import DataError, ModelSpecError
 from carkinetics.fitting._problem import UnitData
 from carkinetics.observation import Assay, ErrorModel, ObservationModel
 
-__all__ = ["prepare_unit", "JOINT"]
+__all__ = ["prepare_unit", "Columns", "JOINT"]
 
 JOINT = "joint"
 _NEEDED = ("id", "time", "dv")
@@ -31,12 +31,32 @@ def _assay_for(endpoint: str, obs: ObservationModel) -> Assay:
     return Assay(endpoint, 0.0, error=ErrorModel("log_additive", unit=unit), sigma=0.5, unit=unit)
 
 
+class Columns:
+    """Columns of a long table as numpy arrays, converted once (shared by a batch)."""
+
+    def __init__(self, data: pd.DataFrame) -> None:
+        self.data = data
+        self._cache: dict[str, np.ndarray] = {}
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.data.columns
+
+    def get(self, name: str, dtype: Any = None) -> np.ndarray:
+        """Column ``name`` (object dtype for strings, float for ``dtype=float``)."""
+        key = f"{name}:{dtype}"
+        if key not in self._cache:
+            self._cache[key] = self.data[name].to_numpy(dtype=dtype)
+        return self._cache[key]
+
+
 def prepare_unit(data: pd.DataFrame, endpoint: str, observation: ObservationModel, *,
-                 id: Any = None) -> tuple[UnitData, list[str]]:
+                 id: Any = None, columns: Columns | None = None,
+                 rows: np.ndarray | None = None) -> tuple[UnitData, list[str]]:
     """Rows of one fit, sorted by endpoint and time, and notes about dropped rows.
 
     Pre-infusion rows (``time < 0``), ``mdv == 1`` rows and, in joint fits, assays without
-    a quantified row are left out (and noted).
+    a quantified row are left out (and noted). A batch passes the table's ``columns``
+    (converted once) and the participant's ``rows`` (positions in ``data``).
 
     Raises
     ------
@@ -52,28 +72,33 @@ def prepare_unit(data: pd.DataFrame, endpoint: str, observation: ObservationMode
     missing = [c for c in _NEEDED if c not in data.columns]
     if missing:
         raise DataError([f"column {c!r} is missing." for c in missing], source="fit")
-    if id is None:
-        ids = pd.unique(data["id"])
-        if len(ids) != 1:
-            raise ModelSpecError(
-                f"data hold {len(ids)} participants; pass id=... to fit one of them (or use "
-                "fit_individuals for all).")
-        id = ids[0]
-    df = data if (data["id"] == id).all() else data[data["id"] == id]
-    if df.empty:
+    cols = columns if columns is not None else Columns(data)
+    if rows is None:
+        all_ids = cols.get("id")
+        if id is None:
+            ids = pd.unique(all_ids)
+            if len(ids) != 1:
+                raise ModelSpecError(
+                    f"data hold {len(ids)} participants; pass id=... to fit one of them (or "
+                    "use fit_individuals for all).")
+            id = ids[0]
+        rows = np.flatnonzero(all_ids == id)
+    if rows.size == 0:
         raise DataError(f"{_label(id)}: no rows in the data.", source="fit")
-    n = len(df)
+    n = rows.size
     default_ep = "car_qpcr" if endpoint == JOINT else endpoint
-    ep = (df["endpoint"].to_numpy(dtype=object) if "endpoint" in df.columns
+    ep = (cols.get("endpoint")[rows] if "endpoint" in cols
           else np.full(n, default_ep, dtype=object))
-    cens = df["cens"].to_numpy() if "cens" in df.columns else np.zeros(n, dtype=np.int64)
-    t = df["time"].to_numpy(dtype=float)
-    dv = df["dv"].to_numpy(dtype=float)
+    cens = cols.get("cens")[rows] if "cens" in cols else np.zeros(n, dtype=np.int64)
+    t = cols.get("time", float)[rows]
+    dv = cols.get("dv", float)[rows]
     wanted = tuple(observation.endpoints) if endpoint == JOINT else (endpoint,)
     notes: list[str] = []
-    keep = np.isin(ep, np.asarray(wanted, dtype=object))
-    if "mdv" in df.columns:
-        mdv = df["mdv"].to_numpy() == 1
+    keep = np.zeros(n, dtype=bool)
+    for e in wanted:
+        keep |= ep == e
+    if "mdv" in cols:
+        mdv = cols.get("mdv")[rows] == 1
         if np.any(keep & mdv):
             notes.append(f"{int(np.sum(keep & mdv))} row(s) with mdv == 1 left out.")
         keep &= ~mdv
@@ -102,12 +127,6 @@ def prepare_unit(data: pd.DataFrame, endpoint: str, observation: ObservationMode
     keep &= code < len(present)
     idx = np.flatnonzero(keep)
     idx = idx[np.lexsort((t[idx], code[idx]))]
-    rows = df.iloc[idx].reset_index(drop=True)
-    if "endpoint" not in rows.columns:
-        rows["endpoint"] = default_ep
-    if "cens" not in rows.columns:
-        rows["cens"] = 0
-
     if endpoint == JOINT:
         ref = observation.reference if observation.reference in present else present[0]
         assays = {e: _assay_for(e, observation) for e in present}
@@ -118,19 +137,20 @@ def prepare_unit(data: pd.DataFrame, endpoint: str, observation: ObservationMode
         obs = ObservationModel({endpoint: replace(_assay_for(endpoint, observation),
                                                   log_scale=0.0)}, reference=endpoint)
     dose = np.nan
-    if "dose" in df.columns:
-        d = pd.unique(df["dose"].to_numpy(dtype=float)[keep])
+    if "dose" in cols:
+        d = pd.unique(cols.get("dose", float)[rows][keep])
         d = d[np.isfinite(d)]
         if len(d) > 1:
             notes.append(f"several doses {sorted(map(float, d))}; the first is recorded.")
         if len(d):
             dose = float(d[0])
     unit = ENDPOINTS[ref].unit if ref in ENDPOINTS else ""
-    if "unit" in df.columns:
-        units = df["unit"].to_numpy(dtype=object)[idx][code[idx] == present.index(ref)]
+    if "unit" in cols:
+        units = cols.get("unit")[rows][idx][code[idx] == present.index(ref)]
         units = [u for u in units if isinstance(u, str) and u]
         unit = units[0] if units else unit
-    return UnitData(id=id, endpoint=endpoint, endpoints=tuple(present), frame=rows,
-                    observation=obs, dose=dose, n_predose=n_pre, level_unit=unit,
+    return UnitData(id=id, endpoint=endpoint, endpoints=tuple(present), source=data,
+                    index=rows[idx], columns=cols, observation=obs, dose=dose,
+                    n_predose=n_pre, level_unit=unit,
                     t=t[idx], dv=dv[idx], cens=np.asarray(cens[idx], dtype=np.int64),
                     assay=code[idx]), notes

@@ -55,7 +55,7 @@ def _solve(a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.float64
 
 def lm_batch(problem: Problem, x0: NDArray[np.float64], free: NDArray[np.bool_], *,
              max_iter: int = 100, tol: float = 1e-6, prune: float | None = None,
-             prune_after: int = 6) -> LMOutcome:
+             prune_after: int = 6, owner: NDArray[np.int64] | None = None) -> LMOutcome:
     """Minimise the OFV from each row of ``x0`` (B, p), moving only ``free`` (B, p) entries.
 
     Bounds ``problem.lo``/``problem.hi`` are handled by projection with an active set
@@ -69,12 +69,19 @@ def lm_batch(problem: Problem, x0: NDArray[np.float64], free: NDArray[np.bool_],
     ``prune`` is abandoned (``pruned``; it cannot win and would only prolong the batch), and
     so is every row still running once ``_AGREE`` rows have converged to the best OFV
     (within 0.01): the best optimum is then confirmed.
+
+    With a stacked problem, ``owner`` (B,) names the unit of each row: its bounds are that
+    unit's, and pruning compares rows of the same unit only. Each row's path depends only
+    on its own start, so the outcome does not depend on what else is in the batch.
     """
-    lo, hi = problem.lo, problem.hi
+    b = x0.shape[0]
+    owner = problem.owner_of(b, owner)
+    lo, hi = problem.lo_u[owner], problem.hi_u[owner]
     x = np.clip(np.array(x0, dtype=float), lo, hi)
     free = np.broadcast_to(free, x.shape)
-    b, p = x.shape
-    ofv, g, cur = problem.ofv_grad(x, curvature=True)
+    p = x.shape[1]
+    n_units = int(owner.max()) + 1 if b else 0
+    ofv, g, cur = problem.ofv_grad(x, curvature=True, owner=owner)
     ofv_start = ofv.copy()
     pruned = np.zeros(b, dtype=bool)
     calls = 1
@@ -90,7 +97,8 @@ def lm_batch(problem: Problem, x0: NDArray[np.float64], free: NDArray[np.bool_],
         if act.size == 0:
             break
         xa, ga, ca = x[act], g[act], cur[act]
-        blocked = (~free[act]) | ((xa <= lo + 1e-12) & (ga > 0)) | ((xa >= hi - 1e-12) & (ga < 0))
+        la, ha = lo[act], hi[act]
+        blocked = (~free[act]) | ((xa <= la + 1e-12) & (ga > 0)) | ((xa >= ha - 1e-12) & (ga < 0))
         keep = ~blocked
         gm = np.where(keep, ga, 0.0)
         cm = ca * (keep[:, :, None] & keep[:, None, :]) + eye * blocked[:, None, :]
@@ -106,9 +114,9 @@ def lm_batch(problem: Problem, x0: NDArray[np.float64], free: NDArray[np.bool_],
             break
         act, xa, gm, cm, dscale = act[go], xa[go], gm[go], cm[go], dscale[go]
         step = _solve(cm + lam[act][:, None, None] * dscale[:, :, None] * eye, -gm)
-        xt = np.clip(xa + step, lo, hi)
+        xt = np.clip(xa + step, la[go], ha[go])
         s = xt - xa
-        ft, gt, ct = problem.ofv_grad(xt, curvature=True)
+        ft, gt, ct = problem.ofv_grad(xt, curvature=True, owner=owner[act])
         calls += 1
         iters[act] += 1
         pred = -(np.einsum("bi,bi->b", gm, s) + 0.5 * np.einsum("bi,bij,bj->b", s, cm, s))
@@ -129,10 +137,12 @@ def lm_batch(problem: Problem, x0: NDArray[np.float64], free: NDArray[np.bool_],
         conv[stall] = True
         done[stall] = True
         if prune is not None and conv.any():
-            best = ofv[conv].min()
-            late = (iters[act] >= prune_after) & (ofv[act] > best + prune)
-            if np.sum(conv & (ofv <= best + 0.01)) >= _AGREE:  # the best is confirmed
-                late |= iters[act] >= prune_after
+            best = np.full(n_units, np.inf)
+            np.minimum.at(best, owner[conv], ofv[conv])
+            bo = best[owner[act]]
+            late = (iters[act] >= prune_after) & (ofv[act] > bo + prune)
+            agree = np.bincount(owner[conv & (ofv <= best[owner] + 0.01)], minlength=n_units)
+            late |= (iters[act] >= prune_after) & (agree[owner[act]] >= _AGREE)  # confirmed
             done[act[late]] = True
             pruned[act[late]] = True
     return LMOutcome(x=x, ofv=ofv, grad=g, converged=conv, n_iter=iters, n_calls=calls,

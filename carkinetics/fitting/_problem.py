@@ -16,6 +16,7 @@ likelihood is written anywhere), and ``d mu / d theta`` comes from the model: an
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,9 +26,11 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from carkinetics.exceptions import ModelSpecError
 from carkinetics.models.base import Model, ParameterSpec
 from carkinetics.models.piecewise import PiecewiseModel
 from carkinetics.observation import ErrorModel, ObservationModel, loglik_obs
+from carkinetics.observation.derivatives import lognormal_channel_derivatives
 
 __all__ = ["ParamInfo", "UnitData", "Problem"]
 
@@ -78,7 +81,8 @@ class UnitData:
     id: Any
     endpoint: str
     endpoints: tuple[str, ...]
-    frame: pd.DataFrame
+    source: pd.DataFrame
+    index: NDArray[np.int64]
     observation: ObservationModel
     dose: float
     n_predose: int
@@ -87,10 +91,29 @@ class UnitData:
     dv: NDArray[np.float64]
     cens: NDArray[np.int64]
     assay: NDArray[np.int64]
+    columns: Any = None  # the batch's converted columns of ``source`` (``_data.Columns``)
+
+    @functools.cached_property
+    def frame(self) -> pd.DataFrame:
+        """The rows as a table (positions ``index`` of ``source``; built on first use)."""
+        rows = self.source.iloc[self.index].reset_index(drop=True)
+        if "endpoint" not in rows.columns:
+            rows["endpoint"] = self.endpoints[0]
+        if "cens" not in rows.columns:
+            rows["cens"] = 0
+        return rows
+
+    def column(self, name: str, dtype: Any = float) -> NDArray | None:
+        """Column ``name`` of the rows as an array, or None when the source lacks it."""
+        if name not in self.source.columns:
+            return None
+        if self.columns is not None:
+            return self.columns.get(name, dtype)[self.index]
+        return self.source[name].to_numpy(dtype=dtype)[self.index]
 
 
 class Problem:
-    """Batched objective of one fit; see the module docstring.
+    """Batched objective of one fit, or of many fits stacked; see the module docstring.
 
     Parameters
     ----------
@@ -104,17 +127,28 @@ class Problem:
         Censoring method for ``loglik_obs``.
     m6_first : ndarray of bool, optional
         First-BLQ-of-run mask (M6).
+
+    Notes
+    -----
+    **Stacking.** :meth:`stack` joins the problems of several participants that share the
+    parameter layout (same model, assays, error models and method) into one problem whose
+    methods take an ``owner`` array: vector ``b`` of a batch is evaluated on the rows of unit
+    ``owner[b]`` with that unit's bounds. Rows are handled as flat ``(vector, row)`` *pairs*
+    (no padding), so one likelihood call serves every start of every participant; sums per
+    vector are segment sums (``np.add.reduceat``) and do not depend on what else is in the
+    batch, so results are identical whatever the stacking. A single-unit problem is the
+    case of one unit (``owner`` defaults to unit 0 for every vector).
     """
 
     def __init__(self, unit: UnitData, model: Model, params: Sequence[ParamInfo], method: str,
                  m6_first: NDArray[np.bool_] | None = None) -> None:
         self.unit, self.model, self.params, self.method = unit, model, tuple(params), method
-        fr = unit.frame
+        self.units = (unit,)
         self.t, self.dv, self.cens, self.assay = unit.t, unit.dv, unit.cens, unit.assay
         self.n = len(self.t)
         self.p = len(self.params)
-        self.lloq = fr["lloq"].to_numpy(dtype=float) if "lloq" in fr else None
-        self.limit = fr["limit"].to_numpy(dtype=float) if "limit" in fr else None
+        self.lloq = unit.column("lloq")
+        self.limit = unit.column("limit")
         self.m6_first = m6_first
         self.lo = np.array([q.lower for q in self.params])
         self.hi = np.array([q.upper for q in self.params])
@@ -122,42 +156,100 @@ class Problem:
         self.kin = np.array([i for i, q in enumerate(self.params) if q.kind == "kinetic"])
         self.kin_specs = [self.params[i].spec for i in self.kin]
         self.analytic = type(model) is PiecewiseModel
-        assays = list(unit.observation.assays.values())
-        self.assays = assays
-        n_a = len(assays)
-        # channel maps: row -> scale column, row -> sigma column(s)
-        self.k_sig = max(len(a.error.param_names) for a in assays)
-        self.a_scale = np.zeros((self.n, self.p))
-        self.a_sig = np.zeros((self.k_sig, self.n, self.p))
+        self.flat = bool(getattr(model, "closed_form", False))
+        self.assays = list(unit.observation.assays.values())
+        n_a = len(self.assays)
+        self.k_sig = max(len(a.error.param_names) for a in self.assays)
         self.sig_col = np.full((self.k_sig, n_a), -1)
         self.scale_col = np.full(n_a, -1)
         for i, q in enumerate(self.params):
-            rows = self.assay == q.assay
             if q.kind == "scale":
-                self.a_scale[rows, i] = 1.0
                 self.scale_col[q.assay] = i
             elif q.kind == "sigma":
-                self.a_sig[q.sigma_slot, rows, i] = 1.0
                 self.sig_col[q.sigma_slot, q.assay] = i
+        self.c = self._offsets()
+        self._finish()
+
+    @classmethod
+    def stack(cls, problems: Sequence[Problem]) -> Problem:
+        """One problem holding the rows of ``problems`` (units in that order).
+
+        Raises
+        ------
+        ValueError
+            If the problems differ in parameter layout, model, method or error models
+            (callers group participants by :meth:`signature` first).
+        """
+        first = problems[0]
+        sig = first.signature()
+        if any(q.signature() != sig for q in problems[1:]):
+            raise ValueError("problems with different parameter layouts cannot be stacked")
+        if len(problems) == 1:
+            return first
+        new = object.__new__(cls)
+        new.__dict__.update({k: v for k, v in first.__dict__.items() if not k.startswith("_")})
+        new.units = tuple(q.unit for q in problems)
+        cat = np.concatenate
+        new.t, new.dv = cat([q.t for q in problems]), cat([q.dv for q in problems])
+        new.cens, new.assay = cat([q.cens for q in problems]), cat([q.assay for q in problems])
+        new.c = cat([q.c for q in problems])
+        new.n = new.t.size
+        for name in ("lloq", "limit", "m6_first"):
+            parts = [getattr(q, name) for q in problems]
+            if all(v is None for v in parts):
+                setattr(new, name, None)
+            else:
+                fill = False if name == "m6_first" else np.nan
+                setattr(new, name, cat([v if v is not None else np.full(q.n, fill)
+                                        for v, q in zip(parts, problems, strict=True)]))
+        new.lo_u = np.stack([q.lo for q in problems])
+        new.hi_u = np.stack([q.hi for q in problems])
+        new.free_u = np.stack([q.free for q in problems])
+        new._finish(np.array([q.n for q in problems]))
+        return new
+
+    def signature(self) -> tuple:
+        """What must agree for problems to be stacked."""
+        return (id(self.model), self.method, self.k_sig,
+                tuple((q.name, q.kind, q.assay, q.sigma_slot) for q in self.params),
+                tuple(a.error for a in self.assays))
+
+    def _finish(self, nrow: NDArray[np.int64] | None = None) -> None:
+        """Row maps shared by every evaluation (after the row arrays are set)."""
+        if nrow is None:
+            nrow = np.array([self.n])
+            self.lo_u, self.hi_u, self.free_u = self.lo[None], self.hi[None], self.free[None]
+        self.nrow = nrow
+        self.row0 = np.concatenate([[0], np.cumsum(nrow)[:-1]])
+        self.n_units = nrow.size
+        # per-row parameter columns of the channels (-1: none)
+        self.scale_row = self.scale_col[self.assay]
+        self.sig_row = self.sig_col[:, self.assay]
+        self._has_scale = bool((self.scale_col >= 0).any())
         # assays sharing one ErrorModel are evaluated in one loglik_obs call
         groups: dict[ErrorModel, list[int]] = {}
-        for k, a in enumerate(assays):
+        for k, a in enumerate(self.assays):
             groups.setdefault(a.error, []).append(k)
-        self.groups = [(em, np.flatnonzero(np.isin(self.assay, ks))) for em, ks in groups.items()]
-        # hot-path helpers (same numbers): a group covering every row is indexed by a slice,
-        # and each group's per-row arguments of loglik_obs are sliced once here
-        self._group_args = []
-        for em, rows in self.groups:
-            sl = slice(None) if rows.size == self.n else rows
-            ks = len(em.param_names)
-            self._group_args.append((em, sl, ks, [self.sig_col[j, self.assay[rows]]
-                                                  for j in range(ks)], dict(
-                dv=self.dv[sl], cens=self.cens[sl],
-                lloq=None if self.lloq is None or self.method != "m2" else self.lloq[sl],
-                limit=None if self.limit is None else self.limit[sl],
-                m6_first=None if self.m6_first is None else self.m6_first[sl])))
-        self._has_scale = bool((self.scale_col >= 0).any())
-        self.c = self._offsets()
+        self.groups = [(em, np.isin(self.assay, ks)) for em, ks in groups.items()]
+
+    # -- batches ------------------------------------------------------------------------
+    def owner_of(self, b: int, owner: NDArray[np.int64] | None) -> NDArray[np.int64]:
+        """``owner`` or unit 0 for each of ``b`` vectors."""
+        return np.zeros(b, dtype=np.int64) if owner is None else np.asarray(owner)
+
+    def pairs(self, owner: NDArray[np.int64]):
+        """``(vec, row, seg)``: the (vector, row) pairs of a batch and each vector's start."""
+        cnt = self.nrow[owner]
+        b = owner.size
+        if self.n_units == 1:
+            vec = np.repeat(np.arange(b), self.n)
+            row = np.tile(np.arange(self.n), b)
+            return vec, row, np.arange(b) * self.n
+        ends = np.cumsum(cnt)
+        seg = ends - cnt
+        vec = np.repeat(np.arange(b), cnt)
+        row = np.arange(ends[-1]) + np.repeat(self.row0[owner] - seg, cnt)
+        return vec, row, seg
 
     # -- constants ------------------------------------------------------------------------
     def density_rows(self) -> NDArray[np.bool_]:
@@ -190,6 +282,10 @@ class Problem:
             c[rows] = 2.0 * np.log(sd) + math.log(2.0 * math.pi)
         return c
 
+    def unit_rows(self, u: int) -> slice:
+        """The rows of unit ``u``."""
+        return slice(int(self.row0[u]), int(self.row0[u] + self.nrow[u]))
+
     # -- parameters -------------------------------------------------------------------------
     def natural_kinetic(self, x: NDArray[np.float64]) -> dict[str, NDArray[np.float64]]:
         """Natural-scale kinetic parameters of a batch ``x`` (B, p), each of shape (B, 1)."""
@@ -202,16 +298,14 @@ class Problem:
                                                                          strict=True)])
 
     # -- model ------------------------------------------------------------------------------
-    def _log_predict(self, t: NDArray, params: dict[str, NDArray],
-                     shape: tuple[int, ...]) -> NDArray[np.float64]:
+    def _grid_predict(self, t: NDArray, params: dict[str, NDArray],
+                      shape: tuple[int, ...]) -> NDArray[np.float64]:
         """``model.log_predict`` broadcast to ``shape`` (batch dims + n).
 
         A model that validates its parameters (e.g. an ODE model) may reject one vector of
         the batch; the batch is then evaluated vector by vector and the rejected ones get
         NaN (an impossible point: OFV ``inf``, the step is refused).
         """
-        from carkinetics.exceptions import ModelSpecError
-
         try:
             return np.broadcast_to(self.model.log_predict(t, params), shape)
         except ModelSpecError:
@@ -224,149 +318,216 @@ class Problem:
                     pass
             return out
 
-    def mu(self, x: NDArray[np.float64],
-           jac: bool = False) -> tuple[NDArray[np.float64], NDArray[np.float64] | None]:
-        """Row means on the log scale (B, n) and, with ``jac``, d mu / d x (B, n, p)."""
+    def latent(self, xk: NDArray[np.float64], owner: NDArray[np.int64], vec: NDArray,
+               row: NDArray, seg: NDArray) -> NDArray[np.float64]:
+        """Log latent level of every pair, from internal kinetic values ``xk`` (B, nk)."""
+        if self.flat:
+            nat = {s.name: s.from_internal(xk[vec, i]) for i, s in enumerate(self.kin_specs)}
+            try:
+                return np.asarray(self.model.log_predict(self.t[row], nat), dtype=float)
+            except ModelSpecError:
+                pass  # some vector is invalid: per-unit grids find which
+        out = np.empty(vec.size)
+        for u in np.unique(owner):
+            bs = np.flatnonzero(owner == u)
+            rs = self.unit_rows(int(u))
+            n_u = rs.stop - rs.start
+            nat = {s.name: s.from_internal(xk[bs, i])[:, None]
+                   for i, s in enumerate(self.kin_specs)}
+            lp = self._grid_predict(self.t[None, rs], nat, (bs.size, n_u))
+            out[(seg[bs][:, None] + np.arange(n_u)).ravel()] = lp.ravel()
+        return out
+
+    def mu(self, x: NDArray[np.float64], jac: bool = False,
+           owner: NDArray[np.int64] | None = None, pairs=None):
+        """Pair means on the log scale (M,) and, with ``jac``, d mu / d x (M, p).
+
+        With the default ``owner`` (single unit) the pairs are vector-major, so
+        ``mu.reshape(B, n)`` is the (vector, row) table.
+        """
+        owner = self.owner_of(x.shape[0], owner)
+        vec, row, seg = pairs if pairs is not None else self.pairs(owner)
         with np.errstate(all="ignore"):
-            lat = self._log_predict(self.t[None, :], self.natural_kinetic(x),
-                                    (x.shape[0], self.n))
-            mu = lat + self._scale_offsets(x) if self._has_scale else np.array(lat)
+            mu = self.latent(x[:, self.kin], owner, vec, row, seg)
+            if self._has_scale:
+                sc = self.scale_row[row]
+                mu = mu + np.where(sc >= 0, x[vec, np.maximum(sc, 0)], 0.0)
             if not jac:
                 return mu, None
-            d = np.zeros((x.shape[0], self.n, self.p))
+            d = np.zeros((vec.size, self.p))
             if self.analytic:
-                d[:, :, self.kin] = _piecewise_jac(self.t, x[:, self.kin], self.kin_specs)
+                d[:, self.kin] = _piecewise_jac_pairs(self.t[row], x[vec][:, self.kin],
+                                                      self.kin_specs)
             else:
-                d[:, :, self.kin] = self._numeric_jac(x)
+                d[:, self.kin] = self._numeric_jac(x, owner, vec, row, seg)
             if self._has_scale:
-                d += self.a_scale[None]
+                sc = self.scale_row[row]
+                has = np.flatnonzero(sc >= 0)
+                d[has, sc[has]] = 1.0
         return mu, d
 
-    def _scale_offsets(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
-        off = np.zeros((x.shape[0], self.n))
-        for k, col in enumerate(self.scale_col):
-            if col >= 0:
-                off[:, self.assay == k] = x[:, col:col + 1]
-        return off
-
-    def _numeric_jac(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
+    def _numeric_jac(self, x, owner, vec, row, seg) -> NDArray[np.float64]:
         """Central differences of ``log_predict`` in every kinetic direction, one call.
 
         Steps are clipped to the box, so a model is never evaluated outside its bounds
         (one-sided differences at a bound).
         """
         nk = len(self.kin)
+        b = x.shape[0]
         xk = x[:, self.kin]
-        lo, hi = self.lo[self.kin], self.hi[self.kin]
+        lo, hi = self.lo_u[owner][:, self.kin], self.hi_u[owner][:, self.kin]
         pert = np.repeat(xk[:, None, :], 2 * nk, axis=1)
         for k in range(nk):
-            pert[:, 2 * k, k] = np.minimum(xk[:, k] + H_MODEL, hi[k])
-            pert[:, 2 * k + 1, k] = np.maximum(xk[:, k] - H_MODEL, lo[k])
-        params = {s.name: s.from_internal(pert[:, :, i])[:, :, None]
-                  for i, s in enumerate(self.kin_specs)}
-        lp = self._log_predict(self.t[None, None, :], params, (x.shape[0], 2 * nk, self.n))
-        return np.stack([(lp[:, 2 * k] - lp[:, 2 * k + 1])
-                         / (pert[:, 2 * k, k] - pert[:, 2 * k + 1, k])[:, None]
-                         for k in range(nk)], axis=-1)
+            pert[:, 2 * k, k] = np.minimum(xk[:, k] + H_MODEL, hi[:, k])
+            pert[:, 2 * k + 1, k] = np.maximum(xk[:, k] - H_MODEL, lo[:, k])
+        own2 = np.repeat(owner, 2 * nk)
+        lp = self.latent(pert.reshape(b * 2 * nk, nk), own2, *self.pairs(own2))
+        # pairs of the perturbed batch are vector-major: (b, 2 nk, rows of the vector)
+        out = np.empty((vec.size, nk))
+        cnt = self.nrow[owner]
+        pos = 0
+        kk = np.arange(nk)
+        for bi in range(b):  # rows per vector differ between units: slice each
+            n_b = int(cnt[bi])
+            blk = lp[pos:pos + 2 * nk * n_b].reshape(2 * nk, n_b)
+            h = pert[bi, 2 * kk, kk] - pert[bi, 2 * kk + 1, kk]
+            out[seg[bi]:seg[bi] + n_b] = ((blk[0::2] - blk[1::2]) / h[:, None]).T
+            pos += 2 * nk * n_b
+        return out
 
     # -- likelihood ---------------------------------------------------------------------
-    def rowwise(self, x: NDArray[np.float64], deriv: bool = True, mu=None):
-        """Per-row log-likelihood and its channel derivatives for a batch ``x`` (B, p).
+    def rowwise(self, x: NDArray[np.float64], deriv: bool = True, mu=None,
+                owner: NDArray[np.int64] | None = None, pairs=None):
+        """Per-pair log-likelihood and its channel derivatives for a batch ``x`` (B, p).
 
         Returns
         -------
-        ll : ndarray (B, n)
-        d1, d2 : ndarray (1 + k_sig, B, n) or None
+        ll : ndarray (M,)
+        d1, d2 : ndarray (1 + k_sig, M) or None
             First and second derivatives of ``ll`` in the channels ``(mu, log sigma_1, ...)``.
         """
-        b = x.shape[0]
+        owner = self.owner_of(x.shape[0], owner)
+        vec, row, seg = pairs if pairs is not None else self.pairs(owner)
         if mu is None:
-            mu = self.mu(x)[0]
-        bad = ~(np.isfinite(mu) | (mu == -np.inf)).all(axis=1)
-        any_bad = bool(bad.any())
-        if any_bad:
-            mu = np.where(bad[:, None], 0.0, mu)
-        nv = 3 + 2 * self.k_sig if deriv else 1
-        ll = np.empty((b, nv, self.n)) if len(self.groups) == 1 else np.zeros((b, nv, self.n))
+            mu = self.mu(x, owner=owner, pairs=(vec, row, seg))[0]
+        badp = ~(np.isfinite(mu) | (mu == -np.inf))
+        bad = None
+        if badp.any():
+            bad = np.logical_or.reduceat(badp, seg)[vec]
+            mu = np.where(bad, 0.0, mu)
+        m_all = vec.size
+        single = len(self.groups) == 1
+        ll0 = np.empty(m_all) if single else np.zeros(m_all)
+        d1 = d2 = None
+        if deriv:
+            d1 = np.zeros((1 + self.k_sig, m_all))
+            d2 = np.zeros((1 + self.k_sig, m_all))
         with np.errstate(all="ignore"):
-            for em, rows, ks, sig_cols, args in self._group_args:
-                v = 3 + 2 * ks if deriv else 1
-                if deriv:
-                    off_mu = np.zeros(v)
-                    off_mu[1:3] = (H_ROW, -H_ROW)
-                    m = np.clip(mu[:, None, rows] + off_mu[None, :, None], -MU_CLAMP, MU_CLAMP)
+            for em, in_group in self.groups:
+                if single:
+                    sel, r = slice(None), row
                 else:
-                    m = np.clip(mu[:, None, rows], -MU_CLAMP, MU_CLAMP)
+                    sel = np.flatnonzero(in_group[row])
+                    r = row[sel]
+                ks = len(em.param_names)
+                vs = vec[sel]
+                limit = None if self.limit is None else self.limit[r]
+                analytic = (deriv and em.kind == "log_additive" and self.method in ("m1", "m3")
+                            and (limit is None or not np.isfinite(limit).any()))
+                # analytic channel derivatives where they exist (log_additive, M1/M3);
+                # otherwise central differences of loglik_obs in each channel, the
+                # perturbed copies riding along in the same call
+                v = 3 + 2 * ks if deriv and not analytic else 1
+                m = np.clip(mu[sel], -MU_CLAMP, MU_CLAMP)
+                if v > 1:
+                    m = m[None, :] + np.array([0.0, H_ROW, -H_ROW] + [0.0] * (2 * ks))[:, None]
+                    m = np.clip(m, -MU_CLAMP, MU_CLAMP)
                 sig = []
-                for j, cols in enumerate(sig_cols):
-                    s = np.repeat(np.exp(x[:, None, cols]), v, axis=1)
-                    if deriv:
-                        s[:, 3 + 2 * j] *= math.exp(H_ROW)
-                        s[:, 4 + 2 * j] *= math.exp(-H_ROW)
-                    sig.append(s)
+                for j in range(ks):
+                    sj = np.exp(x[vs, self.sig_row[j, r]])
+                    if v > 1:
+                        f = np.ones(v)
+                        f[3 + 2 * j], f[4 + 2 * j] = math.exp(H_ROW), math.exp(-H_ROW)
+                        sj = sj[None, :] * f[:, None]
+                    sig.append(sj)
                 out = loglik_obs(
-                    args["dv"], np.exp(m), args["cens"], error=em,
-                    sigma=sig[0] if ks == 1 else tuple(sig), lloq=args["lloq"],
-                    limit=args["limit"], method=self.method, m6_first=args["m6_first"],
+                    self.dv[r], np.exp(m), self.cens[r], error=em,
+                    sigma=sig[0] if ks == 1 else tuple(sig),
+                    lloq=None if self.lloq is None or self.method != "m2" else self.lloq[r],
+                    limit=limit, method=self.method,
+                    m6_first=None if self.m6_first is None else self.m6_first[r],
                     check=False)  # rows validated once when the problem was built
-                ll[:, :v, rows] = out
-                if v < nv:
-                    ll[:, v:, rows] = out[:, :1]  # channels this error kind does not have
-        if any_bad:
-            ll[bad] = -np.inf
-        ll0 = ll[:, 0]
-        if not deriv:
-            return ll0, None, None
-        d1 = np.empty((1 + self.k_sig, b, self.n))
-        d2 = np.empty_like(d1)
-        with np.errstate(all="ignore"):  # impossible rows (ll = -inf) give NaN, zeroed later
-            for ch in range(1 + self.k_sig):
-                up, dn = ll[:, 1 + 2 * ch], ll[:, 2 + 2 * ch]
-                d1[ch] = (up - dn) / (2 * H_ROW)
-                d2[ch] = (up - 2 * ll0 + dn) / H_ROW**2
+                out = np.atleast_2d(out)
+                ll0[sel] = out[0]
+                if not deriv:
+                    continue
+                if analytic:
+                    a1, a2, b1, b2 = lognormal_channel_derivatives(
+                        self.dv[r], m, sig[0], self.cens[r], self.method)
+                    d1[0, sel], d2[0, sel], d1[1, sel], d2[1, sel] = a1, a2, b1, b2
+                    continue
+                for ch in range(1 + ks):
+                    up, dn = out[1 + 2 * ch], out[2 + 2 * ch]
+                    d1[ch, sel] = (up - dn) / (2 * H_ROW)
+                    d2[ch, sel] = (up - 2 * out[0] + dn) / H_ROW**2
+        if bad is not None:
+            ll0[bad] = -np.inf
+            if deriv:
+                d1[:, bad] = np.nan
+                d2[:, bad] = np.nan
         return ll0, d1, d2
 
-    def ofv(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
+    def rowwise_table(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Per-row log-likelihood (B, n) of a batch of one unit's vectors (single unit)."""
+        return self.rowwise(x, deriv=False)[0].reshape(x.shape[0], self.n)
+
+    def ofv(self, x: NDArray[np.float64],
+            owner: NDArray[np.int64] | None = None) -> NDArray[np.float64]:
         """``-2 sum(ll)`` for each vector of the batch (B,)."""
-        return -2.0 * self.rowwise(x, deriv=False)[0].sum(axis=1)
+        owner = self.owner_of(x.shape[0], owner)
+        pr = self.pairs(owner)
+        return -2.0 * np.add.reduceat(self.rowwise(x, deriv=False, owner=owner, pairs=pr)[0],
+                                      pr[2])
 
-    def _dll(self, d1: NDArray, dmu: NDArray) -> NDArray[np.float64]:
-        """D ll_i / d x (B, n, p) from channel derivatives."""
-        out = d1[0][:, :, None] * dmu
-        for j in range(self.k_sig):
-            out += d1[1 + j][:, :, None] * self.a_sig[j][None]
-        return out
-
-    def ofv_grad(self, x: NDArray[np.float64], curvature: bool = False):
+    def ofv_grad(self, x: NDArray[np.float64], curvature: bool = False,
+                 owner: NDArray[np.int64] | None = None):
         """OFV (B,), its gradient (B, p) and optionally a Gauss-Newton-type curvature (B, p, p).
 
         The curvature is ``2 sum_i sum_ch max(-d2 ll_i / d ch^2, 0) a_ich a_ich^T`` (the
         exact Gauss-Newton matrix on quantified rows; the log-concave curvature of the
         censored terms on BLQ rows); it is positive semi-definite by construction.
         """
-        mu, dmu = self.mu(x, jac=True)
-        ll, d1, d2 = self.rowwise(x, mu=mu)
+        owner = self.owner_of(x.shape[0], owner)
+        pr = self.pairs(owner)
+        vec, row, seg = pr
+        mu, dmu = self.mu(x, jac=True, owner=owner, pairs=pr)
+        ll, d1, d2 = self.rowwise(x, mu=mu, owner=owner, pairs=pr)
         with np.errstate(all="ignore"):
-            dll = self._dll(d1, dmu)
-        ok = np.isfinite(dll)
-        dll = np.where(ok, dll, 0.0)
-        ofv = -2.0 * ll.sum(axis=1)
-        g = -2.0 * dll.sum(axis=1)
+            dll = d1[0][:, None] * dmu
+            sig_dirs = []
+            for j in range(self.k_sig):
+                col = self.sig_row[j, row]
+                has = np.flatnonzero(col >= 0)
+                sig_dirs.append((has, col[has]))
+                dll[has, col[has]] += d1[1 + j][has]
+        dll = np.where(np.isfinite(dll), dll, 0.0)
+        ofv = -2.0 * np.add.reduceat(ll, seg)
+        g = -2.0 * np.add.reduceat(dll, seg, axis=0)
         if not curvature:
             return ofv, g, None
         w = np.clip(-d2, 0.0, None)
         w = np.where(np.isfinite(w), w, 0.0)
-        cur = 2.0 * np.einsum("bn,bnp,bnq->bpq", w[0], dmu, dmu)
-        for j in range(self.k_sig):
-            a = self.a_sig[j]
-            cur += 2.0 * np.einsum("bn,np,nq->bpq", w[1 + j], a, a)
+        outer = (w[0][:, None, None] * dmu[:, :, None]) * dmu[:, None, :]
+        for j, (has, col) in enumerate(sig_dirs):
+            outer[has, col, col] += w[1 + j][has]
+        cur = 2.0 * np.add.reduceat(outer, seg, axis=0)
         return ofv, g, cur
 
     def residual(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
         """The residuals of :meth:`residual_jac` alone (one likelihood channel, no Jacobian)."""
         ll = self.rowwise(x[None, :], deriv=False)[0]
         with np.errstate(all="ignore"):
-            r = np.sqrt(np.clip(-2.0 * ll[0] - self.c, 0.0, None))
+            r = np.sqrt(np.clip(-2.0 * ll - self.c, 0.0, None))
         return np.where(np.isfinite(r), r, 1e150)
 
     def residual_jac(self, x: NDArray[np.float64]):
@@ -375,57 +536,80 @@ class Problem:
         mu, dmu = self.mu(xb, jac=True)
         ll, d1, _ = self.rowwise(xb, mu=mu)
         with np.errstate(all="ignore"):
-            r2 = -2.0 * ll[0] - self.c
+            r2 = -2.0 * ll - self.c
             r = np.sqrt(np.clip(r2, 0.0, None))
-            dll = self._dll(d1, dmu)[0]
+            dll = d1[0][:, None] * dmu
+            for j in range(self.k_sig):
+                col = self.sig_row[j]
+                has = np.flatnonzero(col >= 0)
+                dll[has, col[has]] += d1[1 + j][has]
             jac = np.where(r[:, None] > 1e-150, -dll / r[:, None], 0.0)
         r = np.where(np.isfinite(r), r, 1e150)
         jac = np.where(np.isfinite(jac), jac, 0.0)
         return r, jac
 
-    def hessian(self, x: NDArray[np.float64], free: NDArray[np.bool_],
-                step: float = 1e-4) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-        """Hessian of the OFV in the ``free`` directions, the gradient and the best OFV change.
+    def hessians(self, x: NDArray[np.float64], free: NDArray[np.bool_],
+                 owner: NDArray[np.int64] | None = None, step: float = 1e-4):
+        """Hessians of the OFV of several vectors (K, p) in their ``free`` (K, p) directions.
 
         Central differences of the (exact) gradient with ``step`` on the internal scale, all
-        ``2 k + 1`` points in one call. The third value is ``min(OFV(x +- step e_j)) -
-        OFV(x)``: negative when a coordinate step improves the fit (not a minimum).
+        ``2 k + 1`` points of every vector in one call. Returns a list of ``(H, g, descent)``:
+        ``descent = min(OFV(x +- step e_j)) - OFV(x)`` is negative when a coordinate step
+        improves the fit (not a minimum).
         """
-        idx = np.flatnonzero(free)
-        k = len(idx)
-        pts = np.repeat(x[None, :], 2 * k + 1, axis=0)
-        for j, col in enumerate(idx):
-            pts[1 + 2 * j, col] = min(x[col] + step, self.hi[col])
-            pts[2 + 2 * j, col] = max(x[col] - step, self.lo[col])
-        f, g, _ = self.ofv_grad(pts)
-        g = g[:, idx]
-        h = np.stack([(g[1 + 2 * j] - g[2 + 2 * j]) / (pts[1 + 2 * j, c] - pts[2 + 2 * j, c])
-                      for j, c in enumerate(idx)])
-        return 0.5 * (h + h.T), g[0], float(np.min(f[1:]) - f[0]) if k else 0.0
+        x = np.atleast_2d(x)
+        free = np.atleast_2d(free)
+        owner = self.owner_of(x.shape[0], owner)
+        pts, own, spans = [], [], []
+        for v, fr, u in zip(x, free, owner, strict=True):
+            idx = np.flatnonzero(fr)
+            k = len(idx)
+            pt = np.repeat(v[None, :], 2 * k + 1, axis=0)
+            hi, lo = self.hi_u[u], self.lo_u[u]
+            for j, col in enumerate(idx):
+                pt[1 + 2 * j, col] = min(v[col] + step, hi[col])
+                pt[2 + 2 * j, col] = max(v[col] - step, lo[col])
+            spans.append((len(own), idx))
+            pts.append(pt)
+            own += [u] * (2 * k + 1)
+        allp = np.concatenate(pts)
+        f, g, _ = self.ofv_grad(allp, owner=np.array(own))
+        out = []
+        for (s, idx), pt in zip(spans, pts, strict=True):
+            k = len(idx)
+            gg = g[s:s + 2 * k + 1][:, idx]
+            ff = f[s:s + 2 * k + 1]
+            h = np.stack([(gg[1 + 2 * j] - gg[2 + 2 * j]) / (pt[1 + 2 * j, c] - pt[2 + 2 * j, c])
+                          for j, c in enumerate(idx)]) if k else np.zeros((0, 0))
+            out.append((0.5 * (h + h.T), gg[0], float(np.min(ff[1:]) - ff[0]) if k else 0.0))
+        return out
+
+    def hessian(self, x: NDArray[np.float64], free: NDArray[np.bool_],
+                step: float = 1e-4) -> tuple[NDArray[np.float64], NDArray[np.float64], float]:
+        """Hessian, gradient and best coordinate-step OFV change at one ``x`` (unit 0)."""
+        return self.hessians(x[None, :], free[None, :], step=step)[0]
 
 
-def _piecewise_jac(t: NDArray[np.float64], xk: NDArray[np.float64],
-                   specs: Sequence[ParameterSpec]) -> NDArray[np.float64]:
-    """Analytic d log C / d (internal parameters) of the Stein piecewise model, (B, n, 6).
+def _piecewise_jac_core(tt, nat):
+    """Analytic d log C / d (internal parameters) of the Stein piecewise model.
 
-    Internal parameters are ``log foldx, log tmax, log cmax, log alpha, logit fb, log beta``.
-    Expansion (``0 <= t < tmax``): ``mu = lc - lf (1 - t / tmax)``. Decline: ``mu = lc +
-    log g``, ``g = (1 - fb) e^{-alpha d} + fb e^{-beta d}``, ``d = t - tmax``; with the fast
-    weight ``w = (1 - fb) e^{-alpha d} / g``: ``d/d log alpha = -w alpha d``, ``d/d log beta =
-    -(1 - w) beta d``, ``d/d logit fb = (1 - fb)(1 - w) - fb w``, ``d/d log tmax = tmax
-    (alpha w + beta (1 - w))``.
+    ``tt`` and the natural parameters ``nat`` broadcast together; returns the broadcast
+    shape + (6,). Internal parameters are ``log foldx, log tmax, log cmax, log alpha, logit
+    fb, log beta``. Expansion (``0 <= t < tmax``): ``mu = lc - lf (1 - t / tmax)``. Decline:
+    ``mu = lc + log g``, ``g = (1 - fb) e^{-alpha d} + fb e^{-beta d}``, ``d = t - tmax``;
+    with the fast weight ``w = (1 - fb) e^{-alpha d} / g``: ``d/d log alpha = -w alpha d``,
+    ``d/d log beta = -(1 - w) beta d``, ``d/d logit fb = (1 - fb)(1 - w) - fb w``,
+    ``d/d log tmax = tmax (alpha w + beta (1 - w))``.
     """
-    nat = [s.from_internal(xk[:, i])[:, None] for i, s in enumerate(specs)]
     foldx, tmax, _cmax, alpha, fb, beta = nat
     lf = np.log(foldx)
-    tt = t[None, :]
     up = tt < tmax
     d = np.maximum(tt - tmax, 0.0)
     u = np.log1p(-fb) - alpha * d
     v = np.log(fb) - beta * d
     w = np.exp(u - np.logaddexp(u, v))
-    b, n = xk.shape[0], t.size
-    out = np.zeros((b, n, 6))
+    shape = np.broadcast_shapes(np.shape(tt), np.shape(tmax))
+    out = np.zeros((*shape, 6))
     out[..., 0] = np.where(up, -(1.0 - tt / tmax), 0.0)
     out[..., 1] = np.where(up, -lf * tt / tmax, tmax * (alpha * w + beta * (1.0 - w)))
     out[..., 2] = 1.0
@@ -433,3 +617,17 @@ def _piecewise_jac(t: NDArray[np.float64], xk: NDArray[np.float64],
     out[..., 4] = np.where(up, 0.0, (1.0 - fb) * (1.0 - w) - fb * w)
     out[..., 5] = np.where(up, 0.0, -(1.0 - w) * beta * d)
     return out
+
+
+def _piecewise_jac(t: NDArray[np.float64], xk: NDArray[np.float64],
+                   specs: Sequence[ParameterSpec]) -> NDArray[np.float64]:
+    """D log C / d (internal parameters) on a grid: ``t`` (n,), ``xk`` (B, 6) -> (B, n, 6)."""
+    nat = [s.from_internal(xk[:, i])[:, None] for i, s in enumerate(specs)]
+    return _piecewise_jac_core(t[None, :], nat)
+
+
+def _piecewise_jac_pairs(t: NDArray[np.float64], xk: NDArray[np.float64],
+                         specs: Sequence[ParameterSpec]) -> NDArray[np.float64]:
+    """The same per pair: ``t`` (M,), ``xk`` (M, 6) -> (M, 6)."""
+    nat = [s.from_internal(xk[:, i]) for i, s in enumerate(specs)]
+    return _piecewise_jac_core(t, nat)

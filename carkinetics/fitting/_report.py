@@ -12,12 +12,11 @@ from numpy.typing import NDArray
 
 from carkinetics.exceptions import CarkineticsError
 from carkinetics.fitting._problem import Problem, UnitData
-from carkinetics.fitting.results import FitResult
 from carkinetics.models import Model
 from carkinetics.observation import log_ndtr_diff
 from carkinetics.observation.error import standardize
 
-__all__ = ["build_result", "conditional_residual"]
+__all__ = ["Tables", "derived_values", "conditional_residual"]
 
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 _EMPTY_PROFILES = pd.DataFrame([], columns=["parameter", "value", "delta_ofv"])
@@ -58,35 +57,36 @@ def _params_table(prob: Problem, unit: UnitData, model: Model, x: NDArray, se_in
         "unit", "transform", "kind", "fixed", "at_bound", "estimate_internal", "se_internal",
         "lower", "upper")}
     names = []
-    for i, q in enumerate(prob.params):
-        s = q.spec
-        est = float(s.from_internal(x[i]))
-        se = abs(_dnat(s.transform, est)) * se_int[i]
-        lo_p, hi_p = prof.get(i, (math.nan, math.nan))
-        unit_str = s.unit
-        if q.kind == "kinetic" and s.name == model.level_param and unit.level_unit:
-            unit_str = unit.level_unit
-        names.append(q.name)
-        for k, v in (
-            ("estimate", est), ("se", se),
-            ("rse_pct", 100.0 * se / abs(est) if est != 0 else math.nan),
-            ("ci_lower", float(s.from_internal(x[i] - z * se_int[i]))),
-            ("ci_upper", float(s.from_internal(x[i] + z * se_int[i]))),
-            ("profile_lower", float(s.from_internal(lo_p)) if np.isfinite(lo_p) else math.nan),
-            ("profile_upper", float(s.from_internal(hi_p)) if np.isfinite(hi_p) else math.nan),
-            ("unit", unit_str), ("transform", s.transform), ("kind", q.kind),
-            ("fixed", q.fixed), ("at_bound", bool(at_bound[i])),
-            ("estimate_internal", float(x[i])), ("se_internal", float(se_int[i])),
-            ("lower", float(s.from_internal(q.lower))),
-            ("upper", float(s.from_internal(q.upper))),
-        ):
-            cols[k].append(v)
+    with np.errstate(over="ignore"):  # a huge SE on the log scale: the CI reaches inf
+        for i, q in enumerate(prob.params):
+            s = q.spec
+            est = float(s.from_internal(x[i]))
+            se = abs(_dnat(s.transform, est)) * se_int[i]
+            lo_p, hi_p = prof.get(i, (math.nan, math.nan))
+            unit_str = s.unit
+            if q.kind == "kinetic" and s.name == model.level_param and unit.level_unit:
+                unit_str = unit.level_unit
+            names.append(q.name)
+            for k, v in (
+                ("estimate", est), ("se", se),
+                ("rse_pct", 100.0 * se / abs(est) if est != 0 else math.nan),
+                ("ci_lower", float(s.from_internal(x[i] - z * se_int[i]))),
+                ("ci_upper", float(s.from_internal(x[i] + z * se_int[i]))),
+                ("profile_lower", float(s.from_internal(lo_p)) if np.isfinite(lo_p) else math.nan),
+                ("profile_upper", float(s.from_internal(hi_p)) if np.isfinite(hi_p) else math.nan),
+                ("unit", unit_str), ("transform", s.transform), ("kind", q.kind),
+                ("fixed", q.fixed), ("at_bound", bool(at_bound[i])),
+                ("estimate_internal", float(x[i])), ("se_internal", float(se_int[i])),
+                ("lower", float(s.from_internal(q.lower))),
+                ("upper", float(s.from_internal(q.upper))),
+            ):
+                cols[k].append(v)
     return pd.DataFrame(cols, index=pd.Index(names, name="parameter"))
 
 
 def _predictions(prob: Problem, unit: UnitData, x: NDArray, ll: NDArray, used: NDArray):
     fr = unit.frame
-    mu = prob.mu(x[None, :])[0][0]
+    mu = prob.mu(x[None, :])[0]
     ipred = np.exp(np.clip(mu, -700, 700))
     res = np.full(prob.n, np.nan)
     iwres = np.full(prob.n, np.nan)
@@ -141,7 +141,7 @@ def _curve(prob: Problem, model: Model, unit: UnitData, x: NDArray) -> pd.DataFr
     })
 
 
-def _derived(model: Model, prob: Problem, x: NDArray) -> tuple[pd.Series, str | None]:
+def derived_values(model: Model, prob: Problem, x: NDArray) -> tuple[pd.Series, str | None]:
     nat = {k: float(v[0, 0]) for k, v in prob.natural_kinetic(x[None, :]).items()}
     try:
         with np.errstate(all="ignore"):
@@ -151,36 +151,64 @@ def _derived(model: Model, prob: Problem, x: NDArray) -> tuple[pd.Series, str | 
     return pd.Series({k: float(np.asarray(v).ravel()[0]) for k, v in d.items()}), None
 
 
-def build_result(*, prob: Problem, model: Model, unit: UnitData, method: str, x_hat: NDArray,
-                 se_int: NDArray, cov: NDArray, use: NDArray, at_bound: NDArray,
-                 prof: dict, trace: list[dict], ll: NDArray, used: NDArray, ofv: float,
-                 n_obs: int, n_blq: int, converged: bool, flags: list[tuple[str, str]],
-                 notes: list[str], starts: pd.DataFrame, info: dict[str, Any], raw: Any,
-                 z: float, timing: float) -> FitResult:
-    """Assemble the tables of a :class:`FitResult`."""
-    names = [q.name for q in prob.params]
-    used_names = [n for n, u in zip(names, use, strict=True) if u]
-    derived, note = _derived(model, prob, x_hat)
-    notes = list(notes) + ([note] if note else [])
-    if not trace:  # the usual case: a copy of the empty table, built once
-        profiles = _EMPTY_PROFILES.copy()
-    else:
-        profiles = pd.DataFrame(
+class Tables:
+    """The arrays of one fit and the builders of its tables (see ``FitResult``).
+
+    Internal: a :class:`FitResult` builds each table from this on first access.
+    """
+
+    def __init__(self, *, prob: Problem, model: Model, unit: UnitData, x_hat: NDArray,
+                 se_int: NDArray, cov: NDArray, use: NDArray, at_bound: NDArray, prof: dict,
+                 trace: list[dict], ll: NDArray, used: NDArray, z: float,
+                 starts: dict[str, Any]) -> None:
+        self.prob, self.model, self.unit, self.x_hat = prob, model, unit, x_hat
+        self.se_int, self.cov, self.use, self.at_bound = se_int, cov, use, at_bound
+        self.prof, self.trace, self.ll, self.used, self.z = prof, trace, ll, used, z
+        self._starts = starts
+        self.n_par = int(prob.free.sum())
+
+    def params(self) -> pd.DataFrame:
+        """The parameter table."""
+        return _params_table(self.prob, self.unit, self.model, self.x_hat, self.se_int,
+                             self.at_bound, self.prof, self.z)
+
+    def predictions(self) -> pd.DataFrame:
+        """The per-observation table."""
+        return _predictions(self.prob, self.unit, self.x_hat, self.ll, self.used)
+
+    def curve(self) -> pd.DataFrame:
+        """The fitted curve."""
+        return _curve(self.prob, self.model, self.unit, self.x_hat)
+
+    def covariance(self) -> pd.DataFrame:
+        """Covariance (internal scale) over the parameters that have SEs."""
+        names = [q.name for q, u in zip(self.prob.params, self.use, strict=True) if u]
+        return pd.DataFrame(self.cov, index=names, columns=names)
+
+    def starts(self) -> pd.DataFrame:
+        """The multi-start table."""
+        st = dict(self._starts)
+        x = st.pop("x")
+        cols = {"start": np.arange(x.shape[0]), **st}
+        cols.update({q.name: np.asarray(q.spec.from_internal(x[:, i]), dtype=float)
+                     for i, q in enumerate(self.prob.params)})
+        return pd.DataFrame(cols)
+
+    def derived(self) -> pd.Series:
+        """Derived quantities (empty, the reason in ``attrs["note"]``, if unavailable)."""
+        out, note = derived_values(self.model, self.prob, self.x_hat)
+        if note:
+            out.attrs["note"] = note
+        return out
+
+    def profiles(self) -> pd.DataFrame:
+        """The profile-likelihood trace."""
+        if not self.trace:
+            return _EMPTY_PROFILES.copy()
+        names = [q.name for q in self.prob.params]
+        out = pd.DataFrame(
             [{"parameter": names[r["index"]],
-              "value": float(prob.params[r["index"]].spec.from_internal(r["value"])),
-              "delta_ofv": r["delta_ofv"]} for r in trace],
+              "value": float(self.prob.params[r["index"]].spec.from_internal(r["value"])),
+              "delta_ofv": r["delta_ofv"]} for r in self.trace],
             columns=["parameter", "value", "delta_ofv"])
-        profiles = profiles.sort_values(["parameter", "value"], kind="stable",
-                                        ignore_index=True)
-    return FitResult(
-        id=unit.id, model=model.name, endpoint=unit.endpoint, method=method,
-        params=_params_table(prob, unit, model, x_hat, se_int, at_bound, prof, z),
-        predictions=_predictions(prob, unit, x_hat, ll, used),
-        curve=_curve(prob, model, unit, x_hat),
-        covariance=pd.DataFrame(cov, index=used_names, columns=used_names),
-        starts=starts, derived=derived, profiles=profiles, ofv=ofv, n_obs=n_obs,
-        n_blq=n_blq, dose=unit.dose, level_unit=unit.level_unit, converged=converged,
-        flags=tuple(code for code, _ in flags),
-        messages=tuple(f"{code}: {detail}" for code, detail in flags) + tuple(notes),
-        info=info, timing=timing, raw=raw,
-    )
+        return out.sort_values(["parameter", "value"], kind="stable", ignore_index=True)

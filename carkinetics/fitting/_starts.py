@@ -17,6 +17,7 @@ scale factors). No random number generator is involved.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -68,9 +69,11 @@ def observed_summary(unit: UnitData) -> dict[str, Any]:
 
 
 def _slope(t: NDArray, y: NDArray) -> tuple[float, float]:
-    """Least-squares slope and intercept (at t = 0) of y on t."""
-    a = np.polyfit(t, y, 1)
-    return float(a[0]), float(a[1])
+    """Least-squares slope and intercept (at t = 0) of y on t (closed form)."""
+    tm, ym = float(np.mean(t)), float(np.mean(y))
+    dt = t - tm
+    b = float(dt @ (y - ym)) / float(dt @ dt)
+    return b, ym - b * tm
 
 
 def data_values(unit: UnitData) -> dict[str, float]:
@@ -249,6 +252,14 @@ def _scale_start(unit: UnitData, k: int, default: float) -> float:
     return default
 
 
+@functools.lru_cache(maxsize=32)
+def _halton(d: int, n_starts: int) -> NDArray[np.float64]:
+    """Points 1 .. n_starts - 2 of the unscrambled Halton sequence in d dimensions."""
+    u = qmc.Halton(d=d, scramble=False).random(n_starts - 1)[1:]
+    u.flags.writeable = False
+    return u
+
+
 def design(x_data: NDArray[np.float64], x_typ: NDArray[np.float64], infos: list[ParamInfo],
            n_starts: int) -> tuple[NDArray[np.float64], list[str]]:
     """The fixed multi-start design (see the module docstring), shape (n_starts, p)."""
@@ -262,8 +273,7 @@ def design(x_data: NDArray[np.float64], x_typ: NDArray[np.float64], infos: list[
         rows.append(x_typ)
         origin.append("typical")
     if n_starts > 2:
-        u = qmc.Halton(d=len(infos), scramble=False).random(n_starts - 1)[1:]
-        for v in u:
+        for v in _halton(len(infos), n_starts):
             rows.append(x_data + spread * (2.0 * v - 1.0))
             origin.append("design")
     x = np.clip(np.array(rows[:max(n_starts, 1)]), lo + pad, hi - pad)

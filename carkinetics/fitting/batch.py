@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+import traceback
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -20,33 +21,97 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from carkinetics._validation import closest
 from carkinetics.exceptions import DataError, ModelSpecError
-from carkinetics.fitting.individual import _method, _model, fit_individual
+from carkinetics.fitting._data import Columns
+from carkinetics.fitting.individual import (
+    _method,
+    _model,
+    check_options,
+    fit_setups,
+    setup_fit,
+)
 from carkinetics.fitting.results import FitFailure, FitResult, FitResults
 from carkinetics.parallel import UnitFailure, map_units
 
 __all__ = ["fit_individuals", "compare_models", "model_comparison", "EACH"]
 
+#: Options of :func:`fit_individuals` passed on to each fit.
+_OPTIONS = ("observation", "bounds", "fixed", "n_starts", "profile", "ci_level", "max_iter",
+            "max_nfev", "polish")
+
 #: ``endpoint=EACH`` fits every kinetic endpoint of each participant separately.
 EACH = "each"
 
 
-def _fit_unit(task: tuple[Any, str, pd.DataFrame, dict[str, Any]]) -> FitResult:
-    """Worker: one fit, warnings kept as messages, lmfit's object dropped (not picklable)."""
-    pid, endpoint, frame, kw = task
+#: Participants per task: they are stacked into one batched problem (results do not depend
+#: on this number or on the number of workers; see ``individual.fit_setups``).
+BLOCK = 32
+
+
+def _fit_block(task: tuple[pd.DataFrame, list[tuple[Any, str, np.ndarray]], dict[str, Any]]
+               ) -> list[Any]:
+    """Worker: fit a block of participants, stacked; each entry a FitResult or a failure.
+
+    A participant whose rows or options are invalid is a failure ``(error, message,
+    traceback)``; the others are fitted together. Should the stacked fit itself raise, each
+    participant is refitted alone so that only the one at fault fails.
+    """
+    data, items, kw = task
+    kw = dict(kw)
     start = kw.pop("start", None)
-    if isinstance(start, pd.DataFrame):
-        start = ({k: float(v) for k, v in start.loc[pid].items() if np.isfinite(v)}
-                 if pid in start.index else None)
+    fit_kw = {k: kw.pop(k) for k in ("profile", "ci_level", "max_iter", "max_nfev", "polish")
+              if k in kw}
+    mod, meth = kw.pop("model"), kw.pop("method")
+    columns = Columns(data)
+    out: list[Any] = [None] * len(items)
+    setups: dict[int, Any] = {}
+    notes: dict[int, tuple[str, ...]] = {}
+    for i, (pid, endpoint, rows) in enumerate(items):
+        st = start
+        if isinstance(st, pd.DataFrame):
+            st = ({k: float(v) for k, v in st.loc[pid].items() if np.isfinite(v)}
+                  if pid in st.index else None)
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                setups[i] = setup_fit(data, mod, meth, id=pid, endpoint=endpoint, start=st,
+                                      columns=columns, rows=rows, **kw)
+            notes[i] = tuple(f"warning: {w.category.__name__}: {w.message}" for w in caught)
+        except Exception as exc:  # noqa: BLE001  (recorded per participant, by contract)
+            out[i] = (type(exc).__name__, str(exc), traceback.format_exc())
+    groups: dict[tuple, list[int]] = {}
+    for i, su in setups.items():
+        groups.setdefault(su.prob.signature(), []).append(i)
+    for members in groups.values():
+        try:
+            fits = _fit_group([setups[i] for i in members], fit_kw)
+        except Exception:  # noqa: BLE001  (isolate the participant at fault)
+            fits = []
+            for i in members:
+                try:
+                    fits.append(_fit_group([setups[i]], fit_kw)[0])
+                except Exception as exc:  # noqa: BLE001
+                    fits.append((type(exc).__name__, str(exc), traceback.format_exc()))
+        for i, f in zip(members, fits, strict=True):
+            if isinstance(f, FitResult):
+                f = dataclasses.replace(f, messages=f.messages + notes[i])
+            out[i] = f
+    return out
+
+
+def _fit_group(setups: list[Any], fit_kw: dict[str, Any]) -> list[Any]:
+    """Stacked fit of setups sharing a layout; warnings become messages of each fit."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        res = fit_individual(frame, id=pid, endpoint=endpoint, start=start, warn=False, **kw)
-    extra = tuple(f"warning: {w.category.__name__}: {w.message}" for w in caught)
-    return dataclasses.replace(res, raw=None, messages=res.messages + extra)
+        fits = fit_setups(setups, keep_raw=False, **fit_kw)
+    extra = tuple(f"warning (stacked fit): {w.category.__name__}: {w.message}" for w in caught)
+    return [dataclasses.replace(f, messages=f.messages + extra) if extra else f for f in fits]
 
 
 def _units(data: pd.DataFrame, endpoint: str, ids: Sequence[Any] | None,
-           kinetic: Sequence[str]) -> list[tuple[Any, str, pd.DataFrame]]:
+           kinetic: Sequence[str]) -> list[tuple[Any, str, np.ndarray]]:
+    """``(id, endpoint, row positions)`` of every fit of the batch, in order."""
     if not isinstance(data, pd.DataFrame):
         raise ModelSpecError(f"Invalid data of type {type(data).__name__}; expected a pandas "
                              "DataFrame in the long format.")
@@ -54,15 +119,17 @@ def _units(data: pd.DataFrame, endpoint: str, ids: Sequence[Any] | None,
     if missing:
         raise DataError([f"column {c!r} is missing." for c in missing], source="fit")
     order = list(pd.unique(data["id"])) if ids is None else list(ids)
-    groups = {k: g for k, g in data.groupby("id", sort=False)}
+    positions = data.groupby("id", sort=False).indices
+    eps = data["endpoint"].to_numpy(dtype=object) if "endpoint" in data.columns else None
     out = []
+    none = np.zeros(0, dtype=np.int64)
     for pid in order:
-        g = groups.get(pid, data.iloc[:0].assign(id=[]))
+        rows = positions.get(pid, none)
         if endpoint == EACH:
-            eps = [e for e in kinetic if "endpoint" in g and (g["endpoint"] == e).any()]
-            out += [(pid, e, g) for e in (eps or [kinetic[0]])]
+            have = [e for e in kinetic if eps is not None and np.any(eps[rows] == e)]
+            out += [(pid, e, rows) for e in (have or [kinetic[0]])]
         else:
-            out.append((pid, endpoint, g))
+            out.append((pid, endpoint, rows))
     return out
 
 
@@ -104,7 +171,14 @@ def fit_individuals(
         Show a progress bar.
     **options
         Passed to :func:`~carkinetics.fitting.fit_individual` (``observation``, ``bounds``,
-        ``fixed``, ``n_starts``, ``profile``, ``ci_level``, ``max_iter``, ``max_nfev``).
+        ``fixed``, ``n_starts``, ``profile``, ``ci_level``, ``max_iter``, ``max_nfev``,
+        ``polish``).
+
+    Notes
+    -----
+    Participants are fitted in blocks of :data:`BLOCK`, stacked into one batched problem
+    per block (one likelihood call per iteration for every start of every participant);
+    each participant's estimates are those of :func:`fit_individual` on its own rows.
 
     Returns
     -------
@@ -123,18 +197,30 @@ def fit_individuals(
     from carkinetics.data.schema import CK_ENDPOINTS
 
     units = _units(data, endpoint, ids, CK_ENDPOINTS)
-    kw = dict(options, model=mod, method=meth)
-    tasks = [(pid, ep, g, dict(kw, start=start)) for pid, ep, g in units]
-    out = map_units(_fit_unit, tasks, workers=workers, progress=progress,
-                    desc=f"fit {mod.name}")
+    unknown = [k for k in options if k not in _OPTIONS]
+    if unknown:
+        raise ModelSpecError(f"Unknown option {unknown[0]!r}; expected one of "
+                             f"{sorted(_OPTIONS)}." + closest(unknown[0], sorted(_OPTIONS)))
+    check_options(endpoint if endpoint != EACH else "joint", options.get("n_starts", 8),
+                  options.get("ci_level", 0.95), options.get("polish", "auto"))
+    kw = dict(options, model=mod, method=meth, start=start)
+    kw.setdefault("n_starts", 8)
+    blocks = [units[i:i + BLOCK] for i in range(0, len(units), BLOCK)]
+    out_blocks = map_units(_fit_block, [(data, b, kw) for b in blocks], workers=workers,
+                           progress=progress, desc=f"fit {mod.name} ({BLOCK} per block)",
+                           chunksize=1)
     fits, failures = [], []
-    for (pid, ep, _g), r in zip(units, out, strict=True):
-        if isinstance(r, UnitFailure):
-            reason = r.message if r.error in ("DataError", "ModelSpecError") else (
-                f"{r.message}\n{r.traceback}")
-            failures.append(FitFailure(pid, ep, r.error, reason))
-        else:
-            fits.append(r)
+    for block, res in zip(blocks, out_blocks, strict=True):
+        if isinstance(res, UnitFailure):  # the block itself broke: every member fails
+            res = [(res.error, res.message, res.traceback)] * len(block)
+        for (pid, ep, _g), r in zip(block, res, strict=True):
+            if isinstance(r, FitResult):
+                fits.append(r)
+            else:
+                error, message, tb = r
+                reason = message if error in ("DataError", "ModelSpecError") else (
+                    f"{message}\n{tb}")
+                failures.append(FitFailure(pid, ep, error, reason))
     total = time.perf_counter() - t0
     per_fit = float(np.mean([f.timing for f in fits])) * 1e3 if fits else math.nan
     return FitResults(model=mod.name, endpoint=endpoint, method=meth, fits=tuple(fits),

@@ -7,6 +7,7 @@ participants that failed and why. Both offer ``to_frame()`` (tidy, long), ``summ
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -56,7 +57,9 @@ class FitResult:
         The multi-start design: origin, start and final OFV, convergence, iterations and
         the final natural-scale values of every start.
     derived : Series
-        The model's derived quantities at the estimates (``doubling_time``, AUCs, ...).
+        The model's derived quantities at the estimates (``doubling_time``, AUCs, ...);
+        empty with the reason in ``derived.attrs["note"]`` when the model cannot compute
+        them.
     profiles : DataFrame
         Profile-likelihood trace (``parameter, value, delta_ofv``); empty unless requested.
     ofv : float
@@ -78,21 +81,15 @@ class FitResult:
     timing : float
         Wall-clock seconds of the fit (not part of comparisons).
     raw : object
-        The lmfit ``MinimizerResult`` of the polish; not part of the stable API (``None``
-        in batch results, which cross process boundaries).
+        The lmfit ``MinimizerResult`` when lmfit polished the optimum (see
+        :func:`~carkinetics.fitting.fit_individual`), else ``None``; not part of the stable
+        API (``None`` in batch results, which cross process boundaries).
     """
 
     id: Any
     model: str
     endpoint: str
     method: str
-    params: pd.DataFrame
-    predictions: pd.DataFrame
-    curve: pd.DataFrame
-    covariance: pd.DataFrame
-    starts: pd.DataFrame
-    derived: pd.Series
-    profiles: pd.DataFrame
     ofv: float
     n_obs: int
     n_blq: int
@@ -104,11 +101,50 @@ class FitResult:
     info: Mapping[str, Any] = field(default_factory=dict)
     timing: float = math.nan
     raw: Any = None
+    tables: Any = field(default=None, repr=False)
+
+    # The tables are built from the fit's arrays on first access (``tables`` holds the
+    # arrays and a builder; not part of the stable API): a batch of fits computes every
+    # number at once and formats only what is looked at.
+    @functools.cached_property
+    def params(self) -> pd.DataFrame:
+        """Parameter table (see the class docstring)."""
+        return self.tables.params()
+
+    @functools.cached_property
+    def predictions(self) -> pd.DataFrame:
+        """Per-observation predictions and residuals."""
+        return self.tables.predictions()
+
+    @functools.cached_property
+    def curve(self) -> pd.DataFrame:
+        """Fitted curve on a fine time grid."""
+        return self.tables.curve()
+
+    @functools.cached_property
+    def covariance(self) -> pd.DataFrame:
+        """Covariance of the internal-scale estimates."""
+        return self.tables.covariance()
+
+    @functools.cached_property
+    def starts(self) -> pd.DataFrame:
+        """The multi-start design and where each start ended."""
+        return self.tables.starts()
+
+    @functools.cached_property
+    def derived(self) -> pd.Series:
+        """Derived quantities at the estimates."""
+        return self.tables.derived()
+
+    @functools.cached_property
+    def profiles(self) -> pd.DataFrame:
+        """Profile-likelihood trace."""
+        return self.tables.profiles()
 
     @property
     def n_par(self) -> int:
         """Number of estimated parameters (fixed ones excluded)."""
-        return int((~self.params["fixed"].astype(bool)).sum())
+        return int(self.tables.n_par)
 
     @property
     def aic(self) -> float:

@@ -223,6 +223,11 @@ class Model(ABC):
     level_param: str = "cmax"
     reference: str = ""
     params: tuple[ParameterSpec, ...] = ()
+    #: True when :meth:`log_predict` is a closed form that costs the same per (time,
+    #: parameter) pair: fits then evaluate every participant's rows in one flat call.
+    #: Models that solve an ODE per parameter set leave it False (evaluated on a grid per
+    #: participant).
+    closed_form: bool = False
 
     # -- parameters --------------------------------------------------------------------
     @property

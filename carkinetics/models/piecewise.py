@@ -120,6 +120,7 @@ class PiecewiseModel(Model):
     name = "piecewise"
     description = "exponential expansion to tmax, then bi-exponential contraction (Stein 2019)"
     level_param = "cmax"
+    closed_form = True
     reference = "Stein AM et al. CPT Pharmacometrics Syst Pharmacol 2019;8:285-295"
     params = (FOLDX, TMAX, CMAX, ALPHA, FB, BETA)
 

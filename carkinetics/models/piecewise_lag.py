@@ -110,6 +110,7 @@ class PiecewiseLagModel(Model):
     name = "piecewise_lag"
     description = "lag, exponential expansion to tmax, bi-exponential decline (Ogasawara 2021)"
     level_param = "cmax"
+    closed_form = True
     reference = ("Ogasawara K et al. Clin Pharmacokinet 2021 (liso-cel population cellular "
                  "kinetics), doi:10.1007/s40262-021-01039-5")
     params = (TLAG, FOLDX, TMAX, CMAX, ALPHA, FB, BETA)

@@ -84,6 +84,7 @@ class SmoothModel(Model):
     name = "smooth"
     description = "Stein 2019 expansion and decline joined by a soft minimum of sharpness kappa"
     level_param = "cmax"
+    closed_form = True
     reference = ("smooth variant of Stein AM et al. CPT Pharmacometrics Syst Pharmacol "
                  "2019;8:285-295")
     params = (FOLDX, TMAX, CMAX, ALPHA, FB, BETA, KAPPA)

@@ -156,3 +156,56 @@ def test_profile_likelihood_limits(trial):
                                                                rel=0.25)
     assert set(res.profiles["parameter"]) == {"cmax", "alpha"}
     assert par["profile_lower"].notna().sum() == 2
+
+
+def test_stacked_problem_equals_each_unit_alone(trial):
+    """Problem.stack evaluates each vector on its own unit's rows, exactly as alone."""
+    from carkinetics.fitting.individual import setup_fit
+    from carkinetics.models import get_model
+
+    mod = get_model("piecewise")
+    setups = [setup_fit(trial, mod, "m3", id=pid, endpoint="joint", n_starts=3)
+              for pid in IDS]
+    from carkinetics.fitting._problem import Problem
+
+    big = Problem.stack([s.prob for s in setups])
+    owner = np.array([3, 0, 4, 1, 2, 0])
+    x = np.stack([setups[u].x0[k % 3] for k, u in enumerate(owner)])
+    f, g, c = big.ofv_grad(x, curvature=True, owner=owner)
+    for k, u in enumerate(owner):
+        f1, g1, c1 = setups[u].prob.ofv_grad(x[k:k + 1], curvature=True)
+        assert f[k] == f1[0]
+        np.testing.assert_array_equal(g[k], g1[0])
+        np.testing.assert_array_equal(c[k], c1[0])
+
+
+def test_batch_equals_single_fits_and_lmfit_polish_changes_nothing(trial):
+    data = trial[trial["id"].isin(IDS)]
+    batch = fit_individuals(data, progress=False)
+    polished = fit_individuals(data, progress=False, polish="always")
+    for pid, b, p in zip(IDS, batch, polished, strict=True):
+        one = fit_individual(data, id=pid, warn=False)
+        pd.testing.assert_frame_equal(one.params, b.params)
+        assert one.ofv == b.ofv
+        # lmfit's leastsq started at the converged optimum does not move it
+        assert b.converged and "no lmfit polish" in b.info["optimizer"]
+        assert p.info["lmfit_nfev"] > 0
+        assert p.ofv == pytest.approx(b.ofv, abs=1e-6)
+        np.testing.assert_allclose(p.params["estimate_internal"],
+                                   b.params["estimate_internal"], atol=2e-4)
+
+
+def test_batch_with_mixed_layouts_groups_participants(trial):
+    """Joint fits where one participant has no quantified flow: two stacked groups."""
+    data = trial[trial["id"].isin(IDS)].copy()
+    flow = (data["id"] == "P02") & (data["endpoint"] == "car_flow")
+    data.loc[flow, "cens"] = 1
+    data.loc[flow, "dv"] = data.loc[flow, "lloq"]
+    res = fit_individuals(data, endpoint="joint", progress=False, n_starts=2)
+    assert [f.id for f in res] == IDS
+    assert res["P02"].info["n_stacked"] == 1
+    assert res["P01"].info["n_stacked"] == 4
+    assert "car_flow" not in res["P02"].predictions["endpoint"].unique()
+    for pid in ("P01", "P02"):
+        one = fit_individual(data, id=pid, endpoint="joint", n_starts=2, warn=False)
+        assert one.ofv == res[pid].ofv
