@@ -95,9 +95,9 @@ def main() -> None:
         ours = fit_individual(g, method="m1", warn=False)
         a = m1_ofv(g, {k: base.params[k].value for k in MODEL.param_names})
         b = m1_ofv(g, {k: ours.estimates[k] for k in MODEL.param_names})
-        worse += b > a + 1e-6
-    print(f"check: carkinetics M1 OFV worse than the baseline's in {worse}/{len(groups)} "
-          "participants (expected 0)")
+        worse += b > a + 1e-4  # the convergence test: Newton decrement 1e-4
+    print(f"check: carkinetics M1 OFV worse than the baseline's by more than 1e-4 in "
+          f"{worse}/{len(groups)} participants (expected 0)")
 
     # where the time goes: calls of the one likelihood and their cost
     calls = {"n": 0, "s": 0.0}

@@ -105,6 +105,10 @@ _BOUND_TOL = 1e-3
 #: A start still running after 6 iterations more than this OFV above the best converged
 #: start is abandoned (see ``_optim.lm_batch``).
 PRUNE_MARGIN = 5.0
+#: Convergence test of the multi-start optimiser: Newton decrement ``g' G^-1 g`` below this
+#: many OFV units. Twice the OFV gap to the optimum, it bounds each parameter's distance from
+#: it by ``sqrt(LM_TOL / 2)`` standard errors, about 0.7 % of an SE.
+LM_TOL = 1e-4
 
 
 def _method(method: str) -> str:
@@ -254,15 +258,16 @@ def fit_setups(setups: Sequence[Setup], *, profile: bool | Sequence[str] = False
     x0 = np.concatenate([s.x0 for s in setups])
     free = big.free_u[owner]
     # 1-2. multi-start: every start of every participant in one batch
-    lm = lm_batch(big, x0, free, max_iter=max_iter, prune=PRUNE_MARGIN, owner=owner)
+    lm = lm_batch(big, x0, free, max_iter=max_iter, tol=LM_TOL, prune=PRUNE_MARGIN,
+                  owner=owner)
     bounds_ = np.concatenate([[0], np.cumsum(sizes)])
     best = np.empty(n_u, dtype=np.int64)
     for u in range(n_u):
         sl = slice(bounds_[u], bounds_[u + 1])
         f = np.where(np.isfinite(lm.ofv[sl]), lm.ofv[sl], np.inf)
-        # the lowest OFV; among starts within 1e-6 of it, a converged one (a pruned start
+        # the lowest OFV; among starts within LM_TOL of it, a converged one (a pruned start
         # can sit at the same optimum without having passed the convergence test)
-        tie = f <= f.min() + 1e-6
+        tie = f <= f.min() + LM_TOL
         pick = np.where(tie & lm.converged[sl], f, np.inf)
         best[u] = bounds_[u] + int(np.argmin(pick if np.isfinite(pick).any() else f))
     x_hat = lm.x[best].copy()
@@ -320,10 +325,10 @@ def fit_setups(setups: Sequence[Setup], *, profile: bool | Sequence[str] = False
             which = [names.index(n) for n in want if prob.free[names.index(n)]]
             prof, trace = profile_intervals(prob, x_hat[u], ofv_hat, which, se_int,
                                             level=ci_level)
-        flags = _flags(prob, s, x_hat[u], at_bound[u], at_lo[u], converged, raws[u], lm_ok[u],
-                       decrement, cov_ok, flat, prof)
         used = rows_used(prob.cens, prob.method, prob.m6_first)
         n_obs = int(used.sum())
+        flags = _flags(prob, n_obs, x_hat[u], at_bound[u], at_lo[u], converged, raws[u],
+                       lm_ok[u], decrement, cov_ok, flat, prof)
         conv_ofv = lm.ofv[sl][lm.converged[sl]]
         res = raws[u]
         info = {
@@ -364,14 +369,14 @@ def _opt_message(res: Any, lm_ok: bool, n_iter: int) -> str:
             else f"batched LM stopped after {n_iter} iterations without converging")
 
 
-def _flags(prob: Problem, s: Setup, x_hat: np.ndarray, at_bound: np.ndarray, at_lo: np.ndarray,
-           converged: bool, res: Any, lm_ok: bool, decrement: float, cov_ok: bool, flat: str,
-           prof: dict[int, tuple[float, float]]) -> list[tuple[str, str]]:
+def _flags(prob: Problem, n_obs: int, x_hat: np.ndarray, at_bound: np.ndarray,
+           at_lo: np.ndarray, converged: bool, res: Any, lm_ok: bool, decrement: float,
+           cov_ok: bool, flat: str, prof: dict[int, tuple[float, float]]
+           ) -> list[tuple[str, str]]:
     """The flags of one fit, each with its detail."""
     unit, infos, meth = prob.unit, prob.params, prob.method
     summ = observed_summary(unit)
     n_free = int(prob.free.sum())
-    n_obs = int(rows_used(prob.cens, meth, prob.m6_first).sum())
     flags: list[tuple[str, str]] = []
     nat = dict(zip([q.name for q in infos], prob.natural(x_hat), strict=True))
     tmax_fit = nat.get("tmax", math.nan)

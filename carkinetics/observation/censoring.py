@@ -279,7 +279,8 @@ def loglik_obs(
             "method='m6' needs m6_first, the mask of the first BLQ row of each run; compute it "
             "with m6_first_mask(ids, times, cens)."
         )
-    c = _cens_array(cens)
+    # trusted callers (check=False: rows validated once) skip the code check of cens
+    c = _cens_array(cens) if check else np.asarray(cens, dtype=np.int64)
     try:
         arrays = np.broadcast_arrays(
             np.asarray(dv, dtype=float), np.asarray(pred, dtype=float), c,

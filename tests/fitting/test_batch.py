@@ -190,9 +190,11 @@ def test_batch_equals_single_fits_and_lmfit_polish_changes_nothing(trial):
         # lmfit's leastsq started at the converged optimum does not move it
         assert b.converged and "no lmfit polish" in b.info["optimizer"]
         assert p.info["lmfit_nfev"] > 0
-        assert p.ofv == pytest.approx(b.ofv, abs=1e-6)
-        np.testing.assert_allclose(p.params["estimate_internal"],
-                                   b.params["estimate_internal"], atol=2e-4)
+        # within the convergence test (Newton decrement 1e-4: < 1 % of an SE)
+        assert p.ofv == pytest.approx(b.ofv, abs=1e-4)
+        se = b.params["se_internal"].to_numpy()
+        d = np.abs(p.params["estimate_internal"] - b.params["estimate_internal"]).to_numpy()
+        assert np.all(d[np.isfinite(se)] < 0.01 * se[np.isfinite(se)])
 
 
 def test_batch_with_mixed_layouts_groups_participants(trial):
