@@ -103,6 +103,15 @@ class UnitData:
             rows["cens"] = 0
         return rows
 
+    def __getstate__(self) -> dict[str, Any]:
+        # pickled (sent between processes) with its own rows only, never the whole table
+        state = {k: v for k, v in self.__dict__.items() if k not in ("frame", "columns")}
+        state.update(source=self.frame, index=np.arange(self.t.size), columns=None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
     def column(self, name: str, dtype: Any = float) -> NDArray | None:
         """Column ``name`` of the rows as an array, or None when the source lacks it."""
         if name not in self.source.columns:

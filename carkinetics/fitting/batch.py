@@ -143,6 +143,7 @@ def fit_individuals(
     start: Mapping[str, float] | pd.DataFrame | None = None,
     workers: int = 1,
     progress: bool = True,
+    block: int = BLOCK,
     **options: Any,
 ) -> FitResults:
     """Fit ``model`` to every participant of ``data``.
@@ -168,7 +169,10 @@ def fit_individuals(
         Worker processes (see :func:`carkinetics.parallel.map_units`); results are
         identical for any number.
     progress : bool, default True
-        Show a progress bar.
+        Show a progress bar (counting blocks).
+    block : int, default 32
+        Participants per stacked block (the unit of work sent to a worker); results do
+        not depend on it.
     **options
         Passed to :func:`~carkinetics.fitting.fit_individual` (``observation``, ``bounds``,
         ``fixed``, ``n_starts``, ``profile``, ``ci_level``, ``max_iter``, ``max_nfev``,
@@ -205,9 +209,11 @@ def fit_individuals(
                   options.get("ci_level", 0.95), options.get("polish", "auto"))
     kw = dict(options, model=mod, method=meth, start=start)
     kw.setdefault("n_starts", 8)
-    blocks = [units[i:i + BLOCK] for i in range(0, len(units), BLOCK)]
+    if not (isinstance(block, int) and block >= 1):
+        raise ModelSpecError(f"Invalid block={block!r}; expected an integer >= 1.")
+    blocks = [units[i:i + block] for i in range(0, len(units), block)]
     out_blocks = map_units(_fit_block, [(data, b, kw) for b in blocks], workers=workers,
-                           progress=progress, desc=f"fit {mod.name} ({BLOCK} per block)",
+                           progress=progress, desc=f"fit {mod.name} ({block} per block)",
                            chunksize=1)
     fits, failures = [], []
     for block, res in zip(blocks, out_blocks, strict=True):

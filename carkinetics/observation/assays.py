@@ -176,6 +176,10 @@ class ObservationModel:
     def __hash__(self) -> int:
         return hash((tuple(self.assays.items()), self.reference))
 
+    def __reduce__(self):
+        # the read-only mapping proxy does not pickle; rebuild from a plain dict
+        return (type(self), (dict(self.assays), self.reference))
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ObservationModel):
             return NotImplemented

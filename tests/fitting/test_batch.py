@@ -23,7 +23,8 @@ IDS = ["P01", "P02", "P03", "P04", "P05"]
 def test_results_identical_with_one_and_two_workers(trial):
     data = trial[trial["id"].isin(IDS)]
     one = fit_individuals(data, workers=1, progress=False, n_starts=4)
-    two = fit_individuals(data, workers=2, progress=False, n_starts=4)
+    # blocks of 2 participants: three tasks, two worker processes
+    two = fit_individuals(data, workers=2, progress=False, n_starts=4, block=2)
     pd.testing.assert_frame_equal(one.to_frame(), two.to_frame())
     pd.testing.assert_frame_equal(one.predictions(), two.predictions())
     for a, b in zip(one, two, strict=True):
@@ -31,6 +32,8 @@ def test_results_identical_with_one_and_two_workers(trial):
         pd.testing.assert_frame_equal(a.covariance, b.covariance)
     assert [f.id for f in one] == IDS
     assert two.timing["workers"] == 2
+    # a result sent back from a worker carries its own rows, not the whole table
+    assert len(two[IDS[0]].tables.unit.source) == len(two[IDS[0]].predictions)
 
 
 def test_fit_result_api(trial):
