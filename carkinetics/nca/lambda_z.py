@@ -5,7 +5,8 @@ Tmax (Cmax excluded: extravascular dosing, and CAR-T, whose level expands in the
 compartment so the peak belongs to expansion, not decline) or at and after Tmax for an IV
 bolus, minus any sample excluded by hand. For every tail of the last ``n >= min_points``
 candidates, ``log(conc)`` is regressed on time by least squares; fits with a negative slope
-(``lambda_z > 0``) compete. The fit with the largest adjusted R^2,
+(``lambda_z > 0``, by more than rounding noise: a decline above 1e-10 log units per SD of
+the fitted times) compete. The fit with the largest adjusted R^2,
 ``1 - (1 - R^2)(n - 1)/(n - 2)``, wins; among fits within ``tol`` (1e-4) of it, the one with
 the most points. A profile with points included by hand uses exactly those points
 (``n >= 2``; no search, Tmax not enforced).
@@ -23,6 +24,9 @@ from numpy.typing import NDArray
 from carkinetics.nca import _seg
 
 __all__ = ["best_fit"]
+
+#: Smallest decline (log units per SD of the fitted times) that counts as a terminal phase.
+_MIN_DECLINE = 1e-10
 
 
 def best_fit(g: NDArray, t: NDArray, c: NDArray, n: int, *, min_points: int = 3,
@@ -100,7 +104,11 @@ def _search(g, t, y, n, min_points, tol, out, used, where) -> None:
         slope = sxy / sxx
         r2 = np.where(syy > 0, sxy * sxy / (sxx * syy), 0.0)
         r2adj = 1.0 - (1.0 - r2) * (npts - 1) / (npts - 2)
-    valid = (npts >= min_points) & (sxx > 0) & (slope < 0)
+        # a decline of less than 1e-10 log units per SD of the window's times is rounding
+        # noise (log(c * scale) = log(c) + log(scale) to ~1e-15), not a terminal phase: it
+        # would make lambda_z's sign, and AUCinf, depend on the unit of the data
+        decline = -slope * np.sqrt(np.where(sxx > 0, sxx, 0.0) / npts)
+    valid = (npts >= min_points) & (sxx > 0) & (decline > _MIN_DECLINE)
     best = np.max(np.where(valid, r2adj, -np.inf), axis=1)
     ok = valid & (r2adj >= best[:, None] - tol * (1 + 1e-9))
     fitted = valid.any(axis=1)

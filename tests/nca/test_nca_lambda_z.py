@@ -216,3 +216,13 @@ def test_invariant_to_row_order_and_scale(conc, scale, rnd):
     for code in ("LAMZ", "TMAX", "LAMZNPT"):
         assert scaled[code] == pytest.approx(base[code], rel=1e-6, nan_ok=True)
     assert math.isnan(base["LAMZ"]) or base["LAMZ"] > 0
+
+
+def test_flat_tail_is_not_a_terminal_phase_in_any_unit():
+    """A tail whose fitted slope is rounding noise (found by hypothesis): no lambda_z in
+    any unit, instead of ~1e-16 in one unit and none in another."""
+    t = np.array([2.0, 4.0, 6.0, 8.0])
+    d = profile(t, [43.0, 42.5, 2.5, 42.5])
+    for scale in (1.0, 0.001, 0.37, 3.0, 999.0):
+        w = fit(d.assign(dv=d["dv"] * scale)).to_wide().iloc[0]
+        assert math.isnan(w["LAMZ"]) and math.isnan(w["AUCIFO"])
