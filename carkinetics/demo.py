@@ -95,7 +95,7 @@ def _nca(s: dict) -> None:
     from carkinetics.nca import dose_proportionality, nca, summarize_nca
     from carkinetics.plots import plot_nca_by_dose
 
-    res = nca(s["data"])
+    res = nca(s["data"], endpoint=["car_flow", "car_qpcr"])  # CK only: the trial has PD rows
     w, out = s["written"], s["out"]
     w["nca"] = write_table(res.to_wide(), out / "nca.csv")
     w["nca_long"] = write_table(res.table, out / "nca_long.csv")

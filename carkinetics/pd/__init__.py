@@ -80,7 +80,7 @@ def get_pd_model(name: str, *, antibodies=None) -> CKPDSystem:
     Examples
     --------
     >>> get_pd_model("immunoglobulins").endpoints
-    {'cd19_b': 'b', 'igg': 'igg', 'iga': 'iga', 'igm': 'igm'}
+    {'car_qpcr': 'car', 'cd19_b': 'b', 'igg': 'igg', 'iga': 'iga', 'igm': 'igm'}
     """
     check_option("name", name, PD_MODELS, exc=ModelSpecError)
     if name == "bcell":

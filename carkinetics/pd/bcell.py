@@ -76,7 +76,7 @@ class BCellModel(PDModule):
     ('b0', 'kb', 'kmax', 'ec50', 'hill')
     >>> float(m.steady_state({"b0": 150.0, "kb": 0.02, "kmax": 10.0, "ec50": 1000.0,
     ...                       "hill": 1.0}, 1000.0))
-    0.5988...
+    0.5976...
     """
 
     name = "bcell"
