@@ -65,6 +65,9 @@ class PDModule:
     endpoints: Mapping[str, str] = {}
     needs: tuple[str, ...] = ()
     provides: tuple[str, ...] = ()
+    #: Parameters a fit holds at their typical values unless asked to estimate them
+    #: (weakly identified from the module's own endpoints).
+    fixed_by_default: tuple[str, ...] = ()
 
     @property
     def param_names(self) -> tuple[str, ...]:

@@ -75,12 +75,15 @@ class AntigenDrivenCAR(PDModule):
     provides = ("car",)
 
     def initial(self, p):
+        """Baseline (pre-infusion steady state) of the states."""
         return {"car_e": p["e0"].astype(float).copy(), "car_m": p["e0"] * 0.0}
 
     def signals(self, t, y, p, sig):
+        """Write this module's signals into ``sig``."""
         sig["car"] = y["car_e"] + y["car_m"]
 
     def rates(self, t, y, p, sig):
+        """``(u, a)`` of each state: ``dx/dt = u - a x``."""
         ag = sig["b_rel"] + p["w_bcma"] * sig["pl"]
         grow = p["rho"] * np.exp(-p["k_exh"] * t) * ag / (p["ag50"] + ag)
         return {"car_e": (p["e0"] * 0.0, p["d_e"] + p["k_em"] - grow),

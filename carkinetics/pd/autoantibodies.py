@@ -90,13 +90,16 @@ class AutoantibodyModel(PDModule):
         self.provides = tuple(f"{a}_rel" for a in self.antibodies)
 
     def initial(self, p):
+        """Baseline (pre-infusion steady state) of the states."""
         return {a: p[f"{a}0"].astype(float).copy() for a in self.antibodies}
 
     def signals(self, t, y, p, sig):
+        """Write this module's signals into ``sig``."""
         for a in self.antibodies:
             sig[f"{a}_rel"] = y[a] / p[f"{a}0"]
 
     def rates(self, t, y, p, sig):
+        """``(u, a)`` of each state: ``dx/dt = u - a x``."""
         return {a: antibody_rates(a, p, sig) for a in self.antibodies}
 
 

@@ -86,6 +86,7 @@ class BCellModel(PDModule):
     needs = ("car",)
     provides = ("b_rel",)
     thresholds = (APLASIA, RECON)
+    fixed_by_default = ("hill",)
 
     def __init__(self, kill: str = "emax") -> None:
         self.kill = check_option("kill", kill, KILL_FORMS, exc=ModelSpecError)
@@ -109,12 +110,15 @@ class BCellModel(PDModule):
         return p["kb"] * p["b0"] / (p["kb"] + self.kill_rate(c, p))
 
     def initial(self, p):
+        """Baseline (pre-infusion steady state) of the states."""
         return {"b": p["b0"].astype(float).copy()}
 
     def signals(self, t, y, p, sig):
+        """Write this module's signals into ``sig``."""
         sig["b_rel"] = y["b"] / p["b0"]
 
     def rates(self, t, y, p, sig):
+        """``(u, a)`` of each state: ``dx/dt = u - a x``."""
         kill = sig["kill_b"] if "kill_b" in sig else self.kill_rate(sig["car"], p)
         return {"b": (p["kb"] * p["b0"], p["kb"] + kill)}
 

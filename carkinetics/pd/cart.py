@@ -40,13 +40,16 @@ class PiecewiseCAR(PDModule):
         self.params = self._model.params
 
     def initial(self, p: Mapping[str, Arr]) -> dict[str, Arr]:
+        """No states."""
         return {}
 
     def signals(self, t, y, p, sig) -> None:
+        """The level ``car`` at day ``t``."""
         with np.errstate(under="ignore", over="ignore"):
             sig["car"] = np.exp(self._model.log_predict(np.asarray(float(t)), p))
 
     def rates(self, t, y, p, sig):
+        """``(u, a)`` of each state: ``dx/dt = u - a x``."""
         return {}
 
     def level_grid(self, times, p: Mapping[str, Arr]) -> Arr:

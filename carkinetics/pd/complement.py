@@ -68,9 +68,11 @@ class ComplementModel(PDModule):
         self.needs = (f"{driver}_rel",)
 
     def initial(self, p):
+        """Baseline (pre-infusion steady state) of the states."""
         return {"c3": p["c3_base"].astype(float).copy(), "c4": p["c4_base"].astype(float).copy()}
 
     def rates(self, t, y, p, sig):
+        """``(u, a)`` of each state: ``dx/dt = u - a x``."""
         d = sig[f"{self.driver}_rel"]
         out = {}
         for c in ("c3", "c4"):

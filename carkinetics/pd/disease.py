@@ -94,8 +94,10 @@ class DiseaseActivityModel(PDModule):
         return p[f"{s}0"] * (1.0 - e)
 
     def initial(self, p):
+        """Baseline (pre-infusion steady state) of the states."""
         return {self.score: p[f"{self.score}0"].astype(float).copy()}
 
     def rates(self, t, y, p, sig):
+        """``(u, a)`` of each state: ``dx/dt = u - a x``."""
         k = p[f"kout_{self.score}"]
         return {self.score: (k * self.target(sig[self.driver], p), k)}

@@ -314,7 +314,8 @@ def fit_pd(data: pd.DataFrame, system: CKPDSystem | str, *, id: Any = None,
         ``car_qpcr`` rows are fitted too.
     estimate : sequence of str, optional
         PD parameters to estimate (default: the parameters of every module with a fitted
-        endpoint); all others are fixed at ``fixed`` or their typical values.
+        endpoint, except its ``fixed_by_default`` ones such as the B-cell ``hill``); all
+        others are fixed at ``fixed`` or their typical values.
     fixed, start : mapping, optional
         Natural-scale fixed values and starting values by name (PD, CK or ``sigma_<ep>``).
     method : str, default "m3"
@@ -369,7 +370,7 @@ def fit_pd(data: pd.DataFrame, system: CKPDSystem | str, *, id: Any = None,
     start = dict(start or {})
     if estimate is None:
         estimate = [p.name for m in system.modules[1:] if any(e in endpoints for e in m.endpoints)
-                    for p in m.params]
+                    for p in m.params if p.name not in m.fixed_by_default]
     estimate = list(estimate)
     if joint:
         estimate = [n for n in ck.param_names if n not in fixed] + [

@@ -59,9 +59,11 @@ class ImmunoglobulinModel(PDModule):
     needs = ("ps", "pl")
 
     def initial(self, p):
+        """Baseline (pre-infusion steady state) of the states."""
         return {c: p[f"{c}0"].astype(float).copy() for c in self.states}
 
     def rates(self, t, y, p, sig):
+        """``(u, a)`` of each state: ``dx/dt = u - a x``."""
         return {c: antibody_rates(c, p, sig) for c in self.states}
 
 

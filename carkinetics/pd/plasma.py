@@ -35,9 +35,9 @@ K_PS = ParameterSpec("k_ps", "1/day", math.log(2) / 4.0, 1e-3, 10.0, "log",
                      "S: short-lived plasma cells live 3-5 days (Amanna & Slifka 2010)")
 K_PL = ParameterSpec("k_pl", "1/day", math.log(2) / 180.0, 1e-6, 1.0, "log",
                      "turnover rate of long-lived plasma cells",
-                     "I: niche refilled from B-cell progeny with a half-time of 6 months (IgG recovers "
-                     "about 1 year after BCMA CAR-T, Blood Adv 2021;5:5290, R); individual "
-                     "LLPC live for years (Amanna NEJM 2007, R)")
+                     "I: niche refilled from B-cell progeny with a half-time of 6 months (IgG "
+                     "recovers about 1 year after BCMA CAR-T, Blood Adv 2021;5:5290, R); "
+                     "individual LLPC live for years (Amanna NEJM 2007, R)")
 KMAX_BCMA = ParameterSpec("kmax_bcma", "1/day", 0.1, 1e-9, 100.0, "log",
                           "maximal killing rate of BCMA+ plasma cells by the BCMA arm",
                           "I: IgG nadir about 2 g/L months after BCMA CAR-T (ide-cel: month 7, "
@@ -72,14 +72,17 @@ class PlasmaCellModel(PDModule):
         return {"kill_bcma": self.kill_rate(car, {k: v[:, None] for k, v in p.items()})}
 
     def initial(self, p):
+        """Baseline (pre-infusion steady state) of the states."""
         one = p["k_ps"] * 0.0 + 1.0
         return {"ps": one, "pl": one.copy()}
 
     def signals(self, t, y, p, sig):
+        """Write this module's signals into ``sig``."""
         sig["ps"] = y["ps"]
         sig["pl"] = y["pl"]
 
     def rates(self, t, y, p, sig):
+        """``(u, a)`` of each state: ``dx/dt = u - a x``."""
         b = sig["b_rel"]
         return {"ps": (p["k_ps"] * b, p["k_ps"]),
                 "pl": (p["k_pl"] * b, p["k_pl"] + (sig["kill_bcma"] if "kill_bcma" in sig
