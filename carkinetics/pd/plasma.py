@@ -38,7 +38,7 @@ K_PL = ParameterSpec("k_pl", "1/day", math.log(2) / 180.0, 1e-6, 1.0, "log",
                      "I: niche refilled from B-cell progeny with a half-time of 6 months (IgG "
                      "recovers about 1 year after BCMA CAR-T, Blood Adv 2021;5:5290, R); "
                      "individual LLPC live for years (Amanna NEJM 2007, R)")
-KMAX_BCMA = ParameterSpec("kmax_bcma", "1/day", 0.1, 1e-9, 100.0, "log",
+KMAX_BCMA = ParameterSpec("kmax_bcma", "1/day", 0.05, 1e-9, 100.0, "log",
                           "maximal killing rate of BCMA+ plasma cells by the BCMA arm",
                           "I: IgG nadir about 2 g/L months after BCMA CAR-T (ide-cel: month 7, "
                           "EJHP 2024;31:A208, R; Blood Adv 2021;5:5290, R)")
