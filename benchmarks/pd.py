@@ -1,7 +1,7 @@
 """Benchmark: the full CK->PD system for 10,000 virtual participants over 2 years.
 
 System ``full`` of :mod:`carkinetics.pd` (piecewise CAR-T -> B cells -> short- and
-long-lived plasma cells -> IgG/IgA/IgM -> six autoantibodies -> C3/C4 -> SLEDAI-2K; 16
+long-lived plasma cells -> IgG/IgA/IgM -> six autoantibodies -> C3/C4 -> SLEDAI-2K; 15
 states), parameters drawn per participant (30 % log-normal spread on every CK and PD
 parameter, logit-normal on fractions). Timed side by side in the same run:
 

@@ -87,6 +87,12 @@ class PDModule:
         raise ModelSpecError(f"Unknown parameter {name!r} of PD model {self.name!r}; expected "
                              f"one of {names}." + closest(name, names))
 
+    def params_for(self, endpoints: Sequence[str]) -> list[str]:
+        """Parameters a fit of ``endpoints`` estimates by default (none if unobserved)."""
+        if not any(e in self.endpoints for e in endpoints):
+            return []
+        return [p.name for p in self.params if p.name not in self.fixed_by_default]
+
     def initial(self, p: Mapping[str, Arr]) -> dict[str, Arr]:
         """Pre-infusion (baseline steady-state) value of every state."""
         raise NotImplementedError

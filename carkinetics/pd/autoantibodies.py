@@ -89,6 +89,12 @@ class AutoantibodyModel(PDModule):
         self.endpoints = {a: a for a in self.antibodies}
         self.provides = tuple(f"{a}_rel" for a in self.antibodies)
 
+    def params_for(self, endpoints):
+        """Only the parameters of the antibodies among ``endpoints``."""
+        codes = [c for c in self.states if c in endpoints]
+        return [p.name for p in self.params
+                if any(p.name in (f"{c}0", f"t_half_{c}", f"f_short_{c}") for c in codes)]
+
     def initial(self, p):
         """Baseline (pre-infusion steady state) of the states."""
         return {a: p[f"{a}0"].astype(float).copy() for a in self.antibodies}

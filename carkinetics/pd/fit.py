@@ -313,9 +313,10 @@ def fit_pd(data: pd.DataFrame, system: CKPDSystem | str, *, id: Any = None,
         None the CAR-T parameters are estimated with the PD ones (*joint* fit) and the
         ``car_qpcr`` rows are fitted too.
     estimate : sequence of str, optional
-        PD parameters to estimate (default: the parameters of every module with a fitted
-        endpoint, except its ``fixed_by_default`` ones such as the B-cell ``hill``); all
-        others are fixed at ``fixed`` or their typical values.
+        PD parameters to estimate (default: each module's ``params_for(endpoints)``: the
+        parameters of every module with a fitted endpoint, except its ``fixed_by_default``
+        ones such as the B-cell ``hill``, and for antibodies only those of the fitted
+        antibodies); all others are fixed at ``fixed`` or their typical values.
     fixed, start : mapping, optional
         Natural-scale fixed values and starting values by name (PD, CK or ``sigma_<ep>``).
     method : str, default "m3"
@@ -369,8 +370,7 @@ def fit_pd(data: pd.DataFrame, system: CKPDSystem | str, *, id: Any = None,
     fixed = dict(fixed or {})
     start = dict(start or {})
     if estimate is None:
-        estimate = [p.name for m in system.modules[1:] if any(e in endpoints for e in m.endpoints)
-                    for p in m.params if p.name not in m.fixed_by_default]
+        estimate = [n for m in system.modules[1:] for n in m.params_for(endpoints)]
     estimate = list(estimate)
     if joint:
         estimate = [n for n in ck.param_names if n not in fixed] + [

@@ -58,6 +58,12 @@ class ImmunoglobulinModel(PDModule):
     endpoints = {"igg": "igg", "iga": "iga", "igm": "igm"}
     needs = ("ps", "pl")
 
+    def params_for(self, endpoints):
+        """Only the parameters of the antibodies among ``endpoints``."""
+        codes = [c for c in self.states if c in endpoints]
+        return [p.name for p in self.params
+                if any(p.name in (f"{c}0", f"t_half_{c}", f"f_short_{c}") for c in codes)]
+
     def initial(self, p):
         """Baseline (pre-infusion steady state) of the states."""
         return {c: p[f"{c}0"].astype(float).copy() for c in self.states}

@@ -135,3 +135,22 @@ def test_fit_errors():
         fit_pd(d.assign(cens=0), system, ck_params={"cmax": 1.0})
     with pytest.raises(ModelSpecError, match="Did you mean 'kmax'"):
         fit_pd(d.assign(cens=0), system, ck_params=CK, estimate=["kmx"])
+
+
+def test_multi_endpoint_sequential_fit_recovers_truth():
+    """B cells, IgG and anti-dsDNA fitted together (three error models, one system)."""
+    system = get_pd_model("autoantibodies")
+    truth = system.typical()
+    truth.update(CK)
+    truth.update(b0=180.0, kb=0.025, kmax=8.0, ec50=1200.0, igg0=13.0, f_short_igg=0.3,
+                 anti_dsdna0=300.0, f_short_anti_dsdna=0.8)
+    rng = np.random.default_rng(99)
+    data = simulate(system, truth, rng, "M", {"cd19_b": 0.15, "igg": 0.06, "anti_dsdna": 0.12},
+                    {"cd19_b": 0.5, "igg": 0.3, "anti_dsdna": 10.0})
+    est = ["b0", "kb", "kmax", "ec50", "igg0", "f_short_igg", "anti_dsdna0",
+           "f_short_anti_dsdna"]
+    fit = fit_pd(data, system, ck_params=CK, estimate=est, n_starts=4)
+    assert fit.converged and set(fit.info["endpoints"]) == {"cd19_b", "igg", "anti_dsdna"}
+    err = [abs(fit.estimates[n] / truth[n] - 1) for n in est]
+    assert np.median(err) < 0.15
+    assert fit.estimates["sigma_igg"] == pytest.approx(0.06, rel=0.5)

@@ -141,7 +141,7 @@ def test_autoantibody_seroconversion_closed_form():
     aa = AutoantibodyModel(["anti_dsdna", "anti_ro_ssa"])
     sys_ = CKPDSystem([Const(ps=0.0, pl=0.0), aa])
     p = sys_.typical()
-    sim = sys_.simulate(p, 200.0, record_every=0.01)
+    sim = sys_.simulate(p, 200.0, record_every=0.1)
     # anti-dsDNA 200 -> cut-off 30 with t1/2 21 d
     t_neg = 21.0 * math.log2(200.0 / 30.0)
     assert seroconversion(sim, "anti_dsdna")[0] == pytest.approx(t_neg, rel=1e-4)
@@ -201,7 +201,7 @@ def test_mass_balance_of_b_cells_and_igg():
     sys_ = get_pd_model("immunoglobulins")
     p = sys_.typical()
     p.update(foldx=1500.0, tmax=10.0, cmax=15000.0, alpha=0.12, fb=0.03, beta=0.006)
-    sim = sys_.simulate(p, 300.0, record_every=0.01)
+    sim = sys_.simulate(p, 200.0, record_every=0.025)
     t = sim.times
     b, car = sim["b"][0], sim["car"][0]
     bm = sys_.module("bcell")
