@@ -99,7 +99,7 @@ def test_joint_ck_and_bcell_fit_of_the_antigen_model():
     rng = np.random.default_rng(7)
     truth.update(rho=1.3, d_e=0.22, kmax=12.0, ec50=900.0)
     data = simulate(system, truth, rng, "J", {"car_qpcr": 0.2, "cd19_b": 0.15},
-                    {"car_qpcr": 5.0, "cd19_b": 0.5})
+                    {"car_qpcr": 5.0, "cd19_b": 0.5}, times=TIMES[TIMES <= 240])
     est = ["kmax", "ec50"]
     fixed = {n: truth[n] for n in ("ag50", "k_em", "beta", "w_bcma", "e0", "k_exh")}
     fit = fit_pd(data, system, ck_params=None, estimate=est, fixed=fixed)
@@ -146,7 +146,7 @@ def test_multi_endpoint_sequential_fit_recovers_truth():
                  anti_dsdna0=300.0, f_short_anti_dsdna=0.8)
     rng = np.random.default_rng(99)
     data = simulate(system, truth, rng, "M", {"cd19_b": 0.15, "igg": 0.06, "anti_dsdna": 0.12},
-                    {"cd19_b": 0.5, "igg": 0.3, "anti_dsdna": 10.0})
+                    {"cd19_b": 0.5, "igg": 0.3, "anti_dsdna": 10.0}, times=TIMES[TIMES <= 240])
     est = ["b0", "kb", "kmax", "ec50", "igg0", "f_short_igg", "anti_dsdna0",
            "f_short_anti_dsdna"]
     fit = fit_pd(data, system, ck_params=CK, estimate=est, n_starts=4)
