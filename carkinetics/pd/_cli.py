@@ -37,6 +37,9 @@ def register(app: typer.Typer, fail: Callable[[str], None]) -> None:
         endpoint: Annotated[list[str] | None, typer.Option(
             "--endpoint", help="PD endpoint to fit (repeatable; default: the model's "
             "endpoints present in the data).")] = None,
+        estimate: Annotated[list[str] | None, typer.Option(
+            "--estimate", help="PD parameter to estimate (repeatable; default: those of the "
+            "fitted endpoints' models; all others stay at their typical values).")] = None,
         blq: Annotated[str, typer.Option("--blq", help="BLQ method m1..m7.")] = "m3",
         n_starts: Annotated[int, typer.Option("--n-starts", min=1,
                                               help="Start design size.")] = 4,
@@ -77,9 +80,11 @@ def register(app: typer.Typer, fail: Callable[[str], None]) -> None:
             system = get_pd_model(model)
             ck = read_ck_params(ck_params, names=system.modules[0].param_names) \
                 if ck_params is not None else None
+            for name in estimate or ():
+                system.spec(name)  # unknown names raise with a hint
             fits, failed = fit_pd_all(df, system, ck_params=ck, endpoints=endpoint or None,
-                                      method=blq.lower(), n_starts=n_starts,
-                                      progress=progress)
+                                      estimate=estimate or None, method=blq.lower(),
+                                      n_starts=n_starts, progress=progress)
         except (DataError, ModelSpecError) as exc:
             fail(str(exc))
             return

@@ -164,8 +164,9 @@ class _Objective:
 
     def natural(self, x: NDArray) -> dict[str, NDArray]:
         """Natural values of a batch ``x`` (B, q) for every free and fixed name."""
-        out = {s.name: np.asarray(s.from_internal(x[:, i]), dtype=float)
-               for i, s in enumerate(self.free)}
+        with np.errstate(over="ignore"):
+            out = {s.name: np.asarray(s.from_internal(x[:, i]), dtype=float)
+                   for i, s in enumerate(self.free)}
         b = x.shape[0]
         for k, v in self.fixed.items():
             out[k] = np.full(b, float(v))
@@ -452,15 +453,17 @@ def fit_pd(data: pd.DataFrame, system: CKPDSystem | str, *, id: Any = None,
             se_int[use] = np.sqrt(np.clip(np.diag(2.0 * np.linalg.inv(hm)), 0.0, None))
     z = float(stats.norm.ppf(0.5 + ci_level / 2.0))
     recs = []
-    for i, s in enumerate(free):
-        est = float(s.from_internal(x_hat[i]))
-        lo, hi = (float(s.from_internal(x_hat[i] - z * se_int[i])),
-                  float(s.from_internal(x_hat[i] + z * se_int[i])))
-        d = float(s.from_internal(x_hat[i] + 1e-6) - s.from_internal(x_hat[i] - 1e-6)) / 2e-6
-        kind = "sigma" if s.name.startswith("sigma_") else ("ck" if s.name in ck_names else "pd")
-        recs.append({"parameter": s.name, "estimate": est, "se": abs(d) * se_int[i],
-                     "ci_lower": lo, "ci_upper": hi, "unit": s.unit, "transform": s.transform,
-                     "kind": kind, "fixed": False, "at_bound": bool(at_bound[i])})
+    with np.errstate(over="ignore"):  # back-transformed CI limits may overflow to 0/1
+        for i, s in enumerate(free):
+            est = float(s.from_internal(x_hat[i]))
+            lo, hi = (float(s.from_internal(x_hat[i] - z * se_int[i])),
+                      float(s.from_internal(x_hat[i] + z * se_int[i])))
+            d = float(s.from_internal(x_hat[i] + 1e-6) - s.from_internal(x_hat[i] - 1e-6)) / 2e-6
+            kind = ("sigma" if s.name.startswith("sigma_") else
+                    "ck" if s.name in ck_names else "pd")
+            recs.append({"parameter": s.name, "estimate": est, "se": abs(d) * se_int[i],
+                         "ci_lower": lo, "ci_upper": hi, "unit": s.unit, "transform": s.transform,
+                         "kind": kind, "fixed": False, "at_bound": bool(at_bound[i])})
     for n, v in all_fixed.items():
         s = system.spec(n) if not n.startswith("sigma_") else _sigma_spec(n[6:])
         recs.append({"parameter": n, "estimate": float(v), "se": np.nan, "ci_lower": np.nan,

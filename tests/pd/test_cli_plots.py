@@ -28,11 +28,14 @@ def test_cli_pd_sequential_from_ck_parameters(tmp_path):
     data[data["id"].isin(ids + ["P03"])].to_csv(sub, index=False)  # P03: no CK parameters
     out = tmp_path / "pd"
     r = CliRunner().invoke(app, ["pd", str(sub), "--model", "bcell", "--ck-params", str(ck),
-                                 "--out", str(out), "--no-progress", "--n-starts", "1"])
+                                 "--out", str(out), "--no-progress", "--n-starts", "1",
+                                 "--estimate", "b0", "--estimate", "kb", "--estimate", "ec50"])
     assert r.exit_code == 0, r.output
     p = pd.read_csv(out / "pd_parameters.csv")
     assert set(p["id"]) == set(ids) and (p["mode"] == "sequential").all()
     assert {"b0", "kb", "kmax", "ec50", "sigma_cd19_b"} <= set(p["parameter"])
+    fixed = p.set_index("parameter")["fixed"]
+    assert not fixed["b0"] and not fixed["ec50"] and fixed["kmax"] and fixed["hill"]
     # B-cell baselines estimated near the participants' truth
     tp = {q["id"]: q["params"] for q in truth["pd"]["participants"]}
     for pid in ids:
@@ -47,6 +50,8 @@ def test_cli_pd_usage_errors(tmp_path):
     assert r.exit_code == 2 and "Did you mean 'bcell'" in r.output
     r = CliRunner().invoke(app, ["pd", str(tmp_path / "none.csv"), "--out", str(tmp_path)])
     assert r.exit_code == 1
+    r = CliRunner().invoke(app, ["pd", str(TRIAL), "--out", str(tmp_path), "--estimate", "kmx"])
+    assert r.exit_code == 1 and "Did you mean 'kmax'" in r.output
 
 
 def test_demo_step_writes_page_and_exposure_response(tmp_path):
