@@ -167,6 +167,8 @@ class CKPDSystem:
     modules : sequence of PDModule
         The CAR-T module first (it provides the ``car`` signal), then PD modules in any
         order; every needed signal must be provided by some module.
+    name : str, default "custom"
+        Label of the system in fit results.
 
     Raises
     ------
@@ -174,7 +176,8 @@ class CKPDSystem:
         If two modules share a parameter or state name, or a needed signal is missing.
     """
 
-    def __init__(self, modules: Sequence[PDModule]) -> None:
+    def __init__(self, modules: Sequence[PDModule], name: str = "custom") -> None:
+        self.name = name
         self.modules = tuple(modules)
         names: list[str] = []
         states: list[str] = []
