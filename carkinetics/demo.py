@@ -48,7 +48,8 @@ def run_demo(out: str | os.PathLike[str], *, seed: int | None = None,
     state: dict = {"out": out, "seed": seed, "workers": workers, "written": {}}
     steps: list[tuple[str, Callable[[dict], None]]] = [
         ("simulate", _simulate), ("validate", _validate), ("CK figure", _ck_figure),
-        ("NCA", _nca), ("individual fits", _fits), ("endpoints", _endpoints)]
+        ("NCA", _nca), ("individual fits", _fits), ("endpoints", _endpoints),
+        ("CK->PD", _pd)]
     with tqdm(total=len(steps), desc="carkinetics demo", disable=not progress) as bar:
         for name, step in steps:
             bar.set_postfix_str(name)
@@ -95,7 +96,7 @@ def _nca(s: dict) -> None:
     from carkinetics.nca import dose_proportionality, nca, summarize_nca
     from carkinetics.plots import plot_nca_by_dose
 
-    res = nca(s["data"])
+    res = nca(s["data"], endpoint=["car_flow", "car_qpcr"])  # CK only: the trial has PD rows
     w, out = s["written"], s["out"]
     w["nca"] = write_table(res.to_wide(), out / "nca.csv")
     w["nca_long"] = write_table(res.table, out / "nca_long.csv")
@@ -129,3 +130,11 @@ def _endpoints(s: dict) -> None:
     tables = endpoint_tables(s["all_data"], s["ae"])
     paths = write_endpoint_tables(tables, s["out"] / "endpoints")
     s["written"].update({f"endpoints/{k}": v for k, v in paths.items()})
+
+
+# -- issue 7 (CK->PD): one page of CAR-T, B cells, IgG, anti-dsDNA by dose; exposure-response
+def _pd(s: dict) -> None:
+    from carkinetics.pd import demo_step
+
+    paths = demo_step(s["data"], s["out"] / "pd")
+    s["written"].update({f"pd/{k}": v for k, v in paths.items()})

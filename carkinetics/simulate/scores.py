@@ -23,6 +23,13 @@ infusion (IgG t1/2 21 d, IgA 6 d, IgM 5 d: CLINICAL.md 3) by a depth rising with
 recover after about 8 months (I). Every number of :class:`ScoreModel` is chosen here (I).
 Values below an assay's LLOQ are stored as ``dv == lloq`` with ``cens == 1``.
 
+Mechanistic PD rows: when ``trial.data`` already holds laboratory endpoints (B cells,
+immunoglobulins, autoantibodies, C3/C4 written by :mod:`carkinetics.simulate.pd` from the
+CK->PD models), those values are used at the visits (so SLEDAI-2K's ``increased_dna_binding``
+and ``low_complement`` descriptors follow the mechanistic anti-dsDNA, C3 and C4) and these
+endpoints are not written again; the random draws are made all the same, so the other
+scores do not depend on whether the trial has PD rows.
+
 Reproducibility: ``numpy.random.SeedSequence([seed, 0x5C0E]).spawn(n)``, one stream per
 participant in the order of ``truth["participants"]``. Visit days are the participant's own
 CK visit days in ``trial.data`` (column ``visit``), so labs and scores are drawn at the same
@@ -248,6 +255,21 @@ def _visits(trial, pid: str) -> tuple[list[str], np.ndarray]:
     return labels, np.array([visit_day(v) for v in labels])
 
 
+def _trial_labs(trial, pid: str, labels: list[str]) -> dict[str, np.ndarray]:
+    """Non-CK laboratory values of ``pid`` already in ``trial.data`` at every visit label."""
+    d = trial.data
+    if "visit" not in d or "endpoint" not in d:
+        return {}
+    rows = d[(d["id"] == pid) & d["visit"].isin(labels) & ~d["endpoint"].isin(
+        ("car_qpcr", "car_flow", "car_flow_pct", "cd19_b"))]
+    out = {}
+    for name, g in rows.groupby("endpoint", sort=False):
+        firsts = g.groupby("visit", sort=False)["dv"].first()
+        if all(v in firsts.index for v in labels):
+            out[str(name)] = firsts.reindex(labels).to_numpy(dtype=float)
+    return out
+
+
 def simulate_clinical_scores(trial, seed: int, *, model: ScoreModel | None = None
                              ) -> pd.DataFrame:
     """Simulate the clinical scores and laboratory values of a simulated trial.
@@ -272,7 +294,7 @@ def simulate_clinical_scores(trial, seed: int, *, model: ScoreModel | None = Non
     Examples
     --------
     >>> from carkinetics.simulate import simulate_trial
-    >>> scores = simulate_clinical_scores(simulate_trial(seed=1), seed=1)
+    >>> scores = simulate_clinical_scores(simulate_trial(seed=1, include_pd=False), seed=1)
     >>> {"sledai2k", "sjc28", "igg"} <= set(scores["endpoint"])
     True
     """
@@ -290,6 +312,8 @@ def simulate_clinical_scores(trial, seed: int, *, model: ScoreModel | None = Non
         if not labels:
             continue
         values = _labs(person, t)
+        mechanistic = _trial_labs(trial, p["id"], labels)
+        values.update(mechanistic)
         if p["disease"] == "SLE":
             values.update(_sle(person, t, values))
         elif p["disease"] == "RA":
@@ -298,7 +322,7 @@ def simulate_clinical_scores(trial, seed: int, *, model: ScoreModel | None = Non
             values["haq_di"] = _haq(person.rng, float(person.rng.choice(
                 np.arange(0.5, 1.51, 0.125))), person.response(t), 0.5)
         for name, dv in values.items():
-            if name not in ENDPOINTS:
+            if name not in ENDPOINTS or name in mechanistic:
                 continue
             lloq = _LLOQ.get(name, np.nan)
             cens = (dv < lloq).astype(int) if name in _LLOQ else np.zeros(t.size, int)

@@ -105,7 +105,8 @@ def test_scores_are_valid_long_table_rows(trial):
 def test_scores_consistent_with_disease(trial):
     scores = simulate_clinical_scores(trial, 8)
     disease = scores.groupby("id")["disease"].first()
-    eps = scores.groupby("id")["endpoint"].agg(set)
+    # serology now comes from the trial's mechanistic PD rows (carkinetics.simulate.pd)
+    eps = pd.concat([scores, trial.data]).groupby("id")["endpoint"].agg(set)
     for pid, d in disease.items():
         if d == "SLE":
             assert {"sledai2k", "pga", "bilag2004", "anti_dsdna"} <= eps[pid]
