@@ -1,0 +1,1 @@
+"""Hierarchical Bayesian population fits (PyMC/ArviZ) of the shared population specification."""
