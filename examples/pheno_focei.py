@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from carkinetics.fitting.focei import PopulationModel, fit_focei
+from carkinetics.fitting.population.focei import PopulationModel, fit_focei
 from carkinetics.models.base import ParameterSpec
 from carkinetics.observation import ErrorModel
 

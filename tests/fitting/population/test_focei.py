@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from carkinetics.fitting.focei import focei_objective
+from carkinetics.fitting.population.focei import focei_objective
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 NONMEM = {"ofv": 586.27605628188053, "theta": [0.00469555, 0.984258, 0.158920],
           "omega": [0.0293508, 0.0279060], "sigma": [0.0132410]}
 
