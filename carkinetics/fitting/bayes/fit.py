@@ -84,8 +84,10 @@ class BayesResult:
         return self.parameters.copy()
 
     def individual_frame(self) -> pd.DataFrame:
-        """One row per participant: ``id``, posterior medians of ``eta_<name>`` and of the
-        individual parameters (natural scale)."""
+        """Posterior medians per participant.
+
+        Columns ``id``, ``eta_<name>`` and the individual kinetic parameters (natural scale).
+        """
         return self.individual.copy()
 
 

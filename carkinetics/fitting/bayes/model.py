@@ -78,7 +78,8 @@ def build_model(spec: Any, design: Any, priors: PriorSet) -> CompiledSpec:
     -------
     CompiledSpec
         Free variables ``theta_t`` (dims ``theta_par``), ``omega`` (``eta_par``), ``z``
-        (``id``, ``eta_par``) and ``sigma`` (``sigma_par``); the likelihood is the potential ``loglik``.
+        (``id``, ``eta_par``) and ``sigma`` (``sigma_par``); the likelihood is the
+        potential ``loglik``.
     """
     import pymc as pm
 
