@@ -5,7 +5,7 @@ the shared censored likelihood); the sampler nutpie where installed, else PyMC's
 result holds ArviZ ``InferenceData`` with the groups ``posterior`` (the sampled variables
 plus ``theta`` on the natural scale and the individual parameters ``individual``),
 ``sample_stats``, ``posterior_predictive`` (``dv`` and ``cens``: replicated data censored
-at each row's own limits, as the assay would report them), ``log_likelihood`` (``obs``, per
+at each row's own limits, as the assay would report them), ``log_likelihood`` (``dv``, per
 row, from :func:`carkinetics.observation.loglik_obs`), ``observed_data`` and
 ``constant_data`` (``time``, ``lloq``, ``uloq``, ``cens``, ``id``, ``endpoint``).
 """
@@ -24,7 +24,7 @@ from carkinetics.exceptions import ModelSpecError
 from carkinetics.fitting.bayes.diagnostics import convergence, prior_conflict, warn_convergence
 from carkinetics.fitting.bayes.model import build_model, m6_mask
 from carkinetics.fitting.bayes.priors import PriorSet, resolve_priors
-from carkinetics.fitting.bayes.sampling import sample
+from carkinetics.fitting.bayes.sampling import resolve_sampler, sample
 from carkinetics.models._xp import NUMPY
 from carkinetics.observation import loglik_obs
 
@@ -211,6 +211,7 @@ def fit_bayes(spec: Any, data: Any, *, draws: int = 1000, tune: int = 1000, chai
         raise ModelSpecError(f"Invalid ci={ci!r}; expected a probability in (0, 1).")
     if not isinstance(seed, int | np.integer) or seed < 0:
         raise ModelSpecError(f"Invalid seed={seed!r}; expected a non-negative integer.")
+    resolve_sampler(sampler)
     t_start = time.perf_counter()
     spec = _as_spec(spec)
     design = spec.design(_as_data(data))
@@ -331,7 +332,6 @@ def _complete_idata(idata: Any, spec: Any, design: Any, rng: np.random.Generator
     extra = az.from_dict(
         posterior_predictive={"dv": cd(y_rep, design.n_rows), "cens": cd(cens_rep,
                                                                          design.n_rows)},
-        log_likelihood={"obs": cd(ll, design.n_rows)},
         observed_data={"dv": design.dv, "cens": design.cens.astype(np.int8)},
         constant_data={
             "time": design.t, "lloq": design.lloq, "uloq": design.uloq,
@@ -344,6 +344,9 @@ def _complete_idata(idata: Any, spec: Any, design: Any, rng: np.random.Generator
               "lloq": ["obs"], "uloq": ["obs"], "id": ["obs"], "endpoint": ["obs"]},
     )
     idata.extend(extra)
+    idata.add_groups(log_likelihood=xr.Dataset(
+        {"dv": (("chain", "draw", "obs"), cd(ll, design.n_rows))},
+        coords={"chain": post["chain"].values, "draw": post["draw"].values, "obs": obs}))
     idata.constant_data.attrs["censoring"] = spec.censoring
     idata.constant_data.attrs["cens_codes"] = "0 quantified, 1 below LLOQ, -1 above ULOQ"
 
