@@ -22,11 +22,15 @@ from typing import Any
 
 import numpy as np
 
+from carkinetics._validation import check_option
+from carkinetics.exceptions import ModelSpecError
 from carkinetics.fitting.bayes.loglik import loglik_obs_pt
 from carkinetics.fitting.bayes.priors import PriorSet
 from carkinetics.observation import m6_first_mask
 
-__all__ = ["CompiledSpec", "build_model", "m6_mask"]
+__all__ = ["CompiledSpec", "PARAMETERIZATIONS", "build_model", "m6_mask"]
+
+PARAMETERIZATIONS = ("noncentred", "centred")
 
 
 @dataclass(frozen=True, eq=False)
@@ -63,7 +67,18 @@ def _loglik_graph(spec: Any, design: Any, theta: dict[str, Any], eta: Any,
         **kw)
 
 
-def build_model(spec: Any, design: Any, priors: PriorSet) -> CompiledSpec:
+def _effect_shift(design: Any, theta_names: list[str]) -> np.ndarray | None:
+    """Matrix M with ``M[p, e] = mean regressor of effect e`` for effect e acting on p."""
+    shift = np.zeros((len(theta_names), len(theta_names)))
+    for e, target in design.effect_target.items():
+        m = float(np.mean(design.effects[e]))
+        if m != 0.0:
+            shift[theta_names.index(target), theta_names.index(e)] = m
+    return shift if np.any(shift) else None
+
+
+def build_model(spec: Any, design: Any, priors: PriorSet, *,
+                parameterization: str = "noncentred") -> CompiledSpec:
     """Build the PyMC model (see the module docstring).
 
     Parameters
@@ -73,16 +88,25 @@ def build_model(spec: Any, design: Any, priors: PriorSet) -> CompiledSpec:
         ``spec`` bound to the data.
     priors : PriorSet
         Priors by parameter name.
+    parameterization : {"noncentred", "centred"}, default "noncentred"
+        ``noncentred``: ``z ~ N(0, 1)``, ``eta = omega z``; ``centred``: the individual
+        parameters on the transform scale ``phi ~ N(typical_i, omega)`` are sampled (free
+        variable ``phi``, dims ``id``, ``eta_par``) and ``eta = phi - typical_i``. Same
+        posterior; the sampling geometry differs (centred suits participants whose own data
+        pin their parameters down, non-centred sparse data).
 
     Returns
     -------
     CompiledSpec
-        Free variables ``theta_t`` (dims ``theta_par``), ``omega`` (``eta_par``), ``z``
-        (``id``, ``eta_par``) and ``sigma`` (``sigma_par``); the likelihood is the
-        potential ``loglik``.
+        Free variables ``theta_t`` (dims ``theta_par``; when covariate regressors have a
+        non-zero mean, ``theta_c`` with its centred effects and ``theta_t`` a
+        deterministic), ``omega`` (``eta_par``), ``z`` (``id``, ``eta_par``) and ``sigma``
+        (``sigma_par``); the likelihood is the potential ``loglik``.
     """
     import pymc as pm
+    import pytensor.tensor as pt
 
+    check_option("parameterization", parameterization, PARAMETERIZATIONS, exc=ModelSpecError)
     theta_names = list(design.theta_names)
     eta_names = list(design.eta_names)
     sigma_names = list(design.sigma_names)
@@ -92,11 +116,31 @@ def build_model(spec: Any, design: Any, priors: PriorSet) -> CompiledSpec:
     om = [priors.omega[n] for n in eta_names]
     sg = [priors.sigma[n] for n in sigma_names]
     with pm.Model(coords=coords) as model:
-        theta_t = pm.Normal("theta_t", mu=np.array([p.loc for p in th]),
-                            sigma=np.array([p.scale for p in th]), dims="theta_par")
+        locs, scales = np.array([p.loc for p in th]), np.array([p.scale for p in th])
+        shift = _effect_shift(design, theta_names)
+        if shift is None:
+            theta_t = pm.Normal("theta_t", mu=locs, sigma=scales, dims="theta_par")
+        else:
+            # covariate effects centred for sampling: theta_c[p] is the typical value at the
+            # participants' mean regressor, theta_t = (I - M) theta_c (unit Jacobian), and the
+            # prior stays the prior of theta_t (same posterior, less correlated geometry)
+            init = np.linalg.solve(np.eye(len(locs)) - shift, locs)
+            theta_c = pm.Flat("theta_c", dims="theta_par", initval=init)
+            theta_t = pm.Deterministic("theta_t", theta_c - pt.dot(shift, theta_c),
+                                       dims="theta_par")
+            pm.Potential("theta_prior", pm.logp(pm.Normal.dist(locs, scales), theta_t).sum())
         sigma = pm.HalfNormal("sigma", sigma=np.array([p.scale for p in sg]), dims="sigma_par")
         theta = {n: theta_t[j] for j, n in enumerate(theta_names)}
-        if eta_names:
+        if eta_names and parameterization == "centred":
+            from carkinetics.models._xp import pytensor_namespace
+
+            omega = pm.HalfNormal("omega", sigma=np.array([p.scale for p in om]), dims="eta_par")
+            typ = spec.individual_internal(theta, None, design, xp=pytensor_namespace(),
+                                           internal=True)
+            centre = pt.stack([typ[n] for n in eta_names], axis=-1)  # (n_ind, k)
+            phi = pm.Normal("phi", centre, omega, dims=("id", "eta_par"))
+            eta = phi - centre
+        elif eta_names:
             omega = pm.HalfNormal("omega", sigma=np.array([p.scale for p in om]), dims="eta_par")
             z = pm.Normal("z", 0.0, 1.0, dims=("id", "eta_par"))
             eta = z * omega

@@ -59,7 +59,7 @@ def sample(model: Any, *, sampler: str = "auto", draws: int = 1000, tune: int = 
     cores : int, optional
         Chains run in parallel (default: the sampler's own choice).
     var_names : list of str, optional
-        Variables to store (default: the free variables).
+        Variables to store (default: the free variables and the deterministics).
     target_accept : float, default 0.8
         Target acceptance rate of the step-size adaptation.
 
@@ -74,7 +74,8 @@ def sample(model: Any, *, sampler: str = "auto", draws: int = 1000, tune: int = 
     for name, v in (("draws", draws), ("tune", tune), ("chains", chains)):
         if not isinstance(v, int) or v < (0 if name == "tune" else 1):
             raise ModelSpecError(f"Invalid {name}={v!r}; expected a positive integer.")
-    names = var_names or [v.name for v in model.free_RVs]
+    names = var_names or ([v.name for v in model.free_RVs]
+                          + [v.name for v in model.deterministics])
     # the samplers' own chatter (e.g. "only N samples", step-size notes) is replaced by the
     # diagnostics of carkinetics.fitting.bayes.diagnostics, which warn with our classes
     with warnings.catch_warnings():

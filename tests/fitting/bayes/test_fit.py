@@ -215,3 +215,29 @@ def test_bad_arguments():
         fit_bayes(SPEC, d, sampler="stan")
     with pytest.raises(ModelSpecError, match="ci"):
         fit_bayes(SPEC, d, ci=90)
+
+
+def test_plots(result):
+    from carkinetics.plots.bayes import (
+        plot_posterior_predictive,
+        plot_prior_posterior,
+        ppc_table,
+    )
+
+    fig = plot_prior_posterior(result)
+    n = len(result.prior_check)
+    assert sum(ax.axison for ax in fig.axes) == n
+    rows, blq = ppc_table(result, n_bins=4)
+    des = result.design
+    assert len(rows) == des.n_rows
+    assert np.all(rows["pp_lo"] <= rows["pp_median"]) and np.all(rows["pp_median"]
+                                                                  <= rows["pp_hi"])
+    # observed % BLQ per bin, weighted by bin size, gives back the overall BLQ fraction
+    t = des.t
+    edges = np.unique(np.quantile(t, np.linspace(0, 1, 5)))
+    counts = np.bincount(np.clip(np.searchsorted(edges, t, side="right") - 1, 0,
+                                 len(edges) - 2))
+    np.testing.assert_allclose((blq["observed"].to_numpy() * counts).sum() / counts.sum(),
+                               100 * (des.cens == 1).mean())
+    fig2 = plot_posterior_predictive(result, n_bins=4)
+    assert len(fig2.axes) == 2
