@@ -105,8 +105,15 @@ def main(argv=None) -> None:
     print("coverage of the 90 % credible intervals (log_scale: error is a difference):")
     print(per.round(3).to_string())
     typ = [p for p in truth if not p.startswith(("omega", "sigma"))]
-    print(f"overall coverage: typical values {tab[tab.parameter.isin(typ)].covered.mean():.1%}, "
-          f"all parameters {tab.covered.mean():.1%} ({len(tab)} intervals)")
+    ok = m.loc[m["r_hat_max"] <= 1.05, "trial"]
+    for label, sub in (("all fits", tab), (f"fits with R-hat <= 1.05 ({len(ok)})",
+                                           tab[tab["trial"].isin(ok)])):
+        print(f"overall coverage, {label}: typical values "
+              f"{sub[sub.parameter.isin(typ)].covered.mean():.1%}, all parameters "
+              f"{sub.covered.mean():.1%} ({len(sub)} intervals)")
+    print("coverage per parameter, fits with R-hat <= 1.05:")
+    print(tab[tab["trial"].isin(ok)].groupby("parameter", sort=False)["covered"].mean()
+          .round(3).to_string())
     if args.json:
         args.json.write_text(json.dumps({"per_parameter": per.reset_index().to_dict("records"),
                                          "fits": m.to_dict("records")}, indent=1))

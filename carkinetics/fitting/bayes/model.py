@@ -139,7 +139,7 @@ def build_model(spec: Any, design: Any, priors: PriorSet, *,
                                            internal=True)
             centre = pt.stack([typ[n] for n in eta_names], axis=-1)  # (n_ind, k)
             phi = pm.Normal("phi", centre, omega, dims=("id", "eta_par"))
-            eta = phi - centre
+            eta = pm.Deterministic("eta", phi - centre, dims=("id", "eta_par"))
         elif eta_names:
             omega = pm.HalfNormal("omega", sigma=np.array([p.scale for p in om]), dims="eta_par")
             z = pm.Normal("z", 0.0, 1.0, dims=("id", "eta_par"))
