@@ -6,10 +6,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import time
 import warnings
 from typing import Any
+
+import numpy as np
 
 from carkinetics._validation import check_option
 from carkinetics.exceptions import ModelSpecError
@@ -44,19 +47,70 @@ def resolve_sampler(sampler: str) -> str:
 INITS = ("map", "jitter")
 
 
-def find_map(model: Any, seed: int = 0) -> tuple[dict[str, Any], float]:
+def find_map(model: Any, seed: int = 0, *, maxiter: int = 2000) -> tuple[dict[str, Any], float]:
     """Posterior mode on the sampling (unconstrained) scale, by L-BFGS-B.
 
-    Starts from the model's initial point; returns the point (value-variable names and,
-    constrained, free-RV names) and the seconds it took.
+    Starts from the model's initial point. The log density and its gradient are compiled
+    in pytensor's ``FAST_COMPILE`` mode (no C compilation: a few hundred evaluations do
+    not repay it). The result is moved by a tiny seeded jitter (SD 1e-3 on the
+    unconstrained scale) so that the sampler's first gradient is not exactly zero.
+
+    Returns
+    -------
+    (dict, float)
+        The point (value-variable names and, on the constrained scale, free-RV names) and
+        the seconds it took.
     """
-    import pymc as pm
+    from pymc.blocking import DictToArrayBijection, RaveledVars
 
     t0 = time.perf_counter()
-    with model:
-        mp = pm.find_MAP(progressbar=False, include_transformed=True, seed=seed)
-    names = [v.name for v in model.value_vars] + [v.name for v in model.free_RVs]
-    return {k: mp[k] for k in dict.fromkeys(names)}, time.perf_counter() - t0
+    ip = model.initial_point()
+    x0 = DictToArrayBijection.map(ip)
+    logp = model.compile_logp(jacobian=True, mode="FAST_COMPILE")
+    dlogp = model.compile_dlogp(jacobian=True, mode="FAST_COMPILE")
+
+    def point(x: np.ndarray) -> dict[str, Any]:
+        return DictToArrayBijection.rmap(RaveledVars(x, x0.point_map_info))
+
+    def logp_grad(x: np.ndarray) -> tuple[float, np.ndarray]:
+        p = point(x)
+        return float(logp(p)), np.asarray(dlogp(p), dtype=float)
+
+    start = point(_lbfgs(logp_grad, x0.data, seed, maxiter=maxiter))
+    out = dict(start)
+    out.update(_constrained(model, start))
+    return out, time.perf_counter() - t0
+
+
+def _lbfgs(logp_grad: Any, x0: np.ndarray, seed: int, maxiter: int = 2000) -> np.ndarray:
+    """Maximise a log density by L-BFGS-B; return the mode plus a 1e-3 seeded jitter."""
+    from scipy import optimize
+
+    def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
+        v, g = logp_grad(x)
+        v = float(v)
+        if not np.isfinite(v):
+            return 1e300, np.zeros_like(x)
+        return -v, -np.asarray(g, dtype=float)
+
+    with np.errstate(all="ignore"):
+        res = optimize.minimize(fun, np.asarray(x0, dtype=float), jac=True,
+                                method="L-BFGS-B", options={"maxiter": maxiter})
+    rng = np.random.default_rng(seed)
+    return res.x + 1e-3 * rng.standard_normal(res.x.shape)
+
+
+def _constrained(model: Any, point: dict[str, Any]) -> dict[str, Any]:
+    """Free-RV values (constrained scale) of a value-variable point."""
+    out = {}
+    for rv in model.free_RVs:
+        value = model.rvs_to_values[rv]
+        tr = model.rvs_to_transforms.get(rv)
+        v = point[value.name]
+        if tr is not None:
+            v = tr.backward(v, *rv.owner.inputs).eval()
+        out[rv.name] = np.asarray(v)
+    return out
 
 
 def sample(model: Any, *, sampler: str = "auto", draws: int = 1000, tune: int = 1000,
@@ -101,27 +155,36 @@ def sample(model: Any, *, sampler: str = "auto", draws: int = 1000, tune: int = 
             raise ModelSpecError(f"Invalid {name}={v!r}; expected a positive integer.")
     names = var_names or ([v.name for v in model.free_RVs]
                           + [v.name for v in model.deterministics])
+    t_start = time.perf_counter()
     # the samplers' own chatter (e.g. "only N samples", step-size notes) is replaced by the
     # diagnostics of carkinetics.fitting.bayes.diagnostics, which warn with our classes
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        start, t_init = find_map(model, seed) if init == "map" else (None, 0.0)
         if which == "nutpie":
             import nutpie
 
             t0 = time.perf_counter()
-            kw: dict[str, Any] = {} if start is None else {
-                "initial_points": {v.name: start[v.name] for v in model.value_vars},
-                "jitter_rvs": set()}
+            kw: dict[str, Any] = {"jitter_rvs": set()} if init == "map" else {}
             compiled = nutpie.compile_pymc_model(model, var_names=names, **kw)
             t1 = time.perf_counter()
+            t_init = 0.0
+            if init == "map":
+                # the mode from nutpie's own compiled log density and gradient
+                x0 = np.asarray(compiled.initial_point_func(seed), dtype=float)
+                start = _lbfgs(lambda x: compiled.logp_func(x), x0, seed)
+                compiled = dataclasses.replace(compiled,
+                                               initial_point_func=lambda _s: start.copy())
+                t_init = time.perf_counter() - t1
+            t1b = time.perf_counter()
             idata = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, seed=seed,
                                   progress_bar=progressbar, cores=cores, save_warmup=False,
                                   target_accept=target_accept)
             t2 = time.perf_counter()
+            t_compile, sampling = t1 - t0, t2 - t1b
         else:
             import pymc as pm
 
+            start, t_init = find_map(model, seed) if init == "map" else (None, 0.0)
             t0 = time.perf_counter()
             with model:
                 # compile the log density and its gradient once, outside the timed loop
@@ -137,10 +200,10 @@ def sample(model: Any, *, sampler: str = "auto", draws: int = 1000, tune: int = 
                                   compute_convergence_checks=False, var_names=names,
                                   target_accept=target_accept, **kw)
             t2 = time.perf_counter()
-    sampling = float(t2 - t1)
-    if which == "pymc":  # PyMC's own measure of its sampling loop (after its compilation)
-        sampling = float(idata.posterior.attrs.get("sampling_time", sampling))
-    return idata, {"sampler": which, "init": init, "compile_seconds": float(t1 - t0),
-                   "init_seconds": float(t_init), "sampling_seconds": sampling,
-                   "wall_seconds": float(t2 - t0 + t_init)}
+            # PyMC's own measure of its sampling loop (after its compilation)
+            t_compile = t1 - t0
+            sampling = float(idata.posterior.attrs.get("sampling_time", t2 - t1))
+    return idata, {"sampler": which, "init": init, "compile_seconds": float(t_compile),
+                   "init_seconds": float(t_init), "sampling_seconds": float(sampling),
+                   "wall_seconds": float(time.perf_counter() - t_start)}
 
