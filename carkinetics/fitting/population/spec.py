@@ -548,6 +548,38 @@ class PopulationSpec:
                 out = out + p[key][..., design.ind] * design.assay_mask[k]
         return out
 
+    def log_pred_jac(self, theta: Mapping[str, Any], eta: NDArray[np.float64],
+                     design: PopulationDesign) -> tuple[NDArray, NDArray]:
+        """Numpy only: :meth:`log_pred` (B, n_rows) and its derivative in eta (B, n_rows, k).
+
+        ``theta`` values are scalars or ``(B, 1)`` arrays, ``eta`` has shape ``(B, n_ind,
+        k)``. For the ``piecewise`` model the kinetic derivatives are the analytic closed
+        form of :func:`carkinetics.fitting._problem._piecewise_jac` (per participant); other
+        models use central differences of ``log_predict`` on the transform scale.
+        """
+        m: Model = self.model  # type: ignore[assignment]
+        phi = self.individual_internal(theta, eta, design)
+        kin = self.kinetic_names
+        specs = [m.spec(k) for k in kin]
+        nat = {k: self._from_internal(s, phi[k], NUMPY) for k, s in zip(kin, specs, strict=True)}
+        nat.update({k: v for k, v in phi.items() if k not in nat})
+        with np.errstate(over="ignore", under="ignore", divide="ignore"):
+            logf = self.log_pred(theta, eta, design, params=nat)
+        b = logf.shape[0]
+        need = [n for n in design.eta_names if n in kin]
+        dk = np.zeros((b, design.n_rows, len(kin)))
+        if need:
+            dk = _kinetic_jac(m, design, phi, kin, specs, b)
+        cols = []
+        for n in design.eta_names:
+            if n in kin:
+                cols.append(dk[..., kin.index(n)])
+            else:
+                k = design.endpoints.index(n[len("log_scale_"):])
+                cols.append(np.broadcast_to(design.assay_mask[k], (b, design.n_rows)))
+        jac = np.stack(cols, axis=-1) if cols else np.zeros((b, design.n_rows, 0))
+        return logf, jac
+
     def row_sigma(self, sigma: Mapping[str, Any], design: PopulationDesign) -> list[Any]:
         """Per-row residual sigma(s): one ``(..., n_rows)`` array per sigma kind.
 
@@ -574,3 +606,37 @@ class PopulationSpec:
 
         d = data if isinstance(data, PopulationDesign) else self.design(data)
         return PopulationModel.from_spec(self, d), d.rows, d.covariates
+
+
+def _kinetic_jac(m: Model, design: PopulationDesign, phi: Mapping[str, NDArray],
+                 kin: Sequence[str], specs: Sequence[ParameterSpec], b: int) -> NDArray:
+    """d log f / d (transform-scale kinetic parameters) of every row, (B, n_rows, n_kin)."""
+    from carkinetics.models.piecewise import PiecewiseModel
+
+    xk = np.stack([np.broadcast_to(phi[k], (b, design.n_ind)) for k in kin], axis=-1)
+    analytic = None
+    if type(m) is PiecewiseModel:
+        try:
+            from carkinetics.fitting._problem import _piecewise_jac as analytic
+        except ImportError:  # pragma: no cover - internal helper renamed
+            analytic = None
+    if analytic is not None:
+        counts = np.bincount(design.ind, minlength=design.n_ind)
+        edges = np.concatenate([[0], np.cumsum(counts)])
+        out = np.empty((b, design.n_rows, len(kin)))
+        for i in range(design.n_ind):
+            a, e = edges[i], edges[i + 1]
+            with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+                out[:, a:e] = analytic(design.t[a:e], xk[:, i], specs)
+        return out
+    h = 1e-6
+    nk = len(kin)
+    pert = np.repeat(xk[:, None], 2 * nk, axis=1)  # (B, 2nk, n_ind, nk)
+    for j in range(nk):
+        pert[:, 2 * j, :, j] += h
+        pert[:, 2 * j + 1, :, j] -= h
+    rows = {k: s.from_internal(pert[..., j])[..., design.ind]
+            for j, (k, s) in enumerate(zip(kin, specs, strict=True))}
+    with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+        lp = np.broadcast_to(m.log_predict(design.t, rows), (b, 2 * nk, design.n_rows))
+    return np.stack([(lp[:, 2 * j] - lp[:, 2 * j + 1]) / (2 * h) for j in range(nk)], axis=-1)
