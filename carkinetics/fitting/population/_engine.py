@@ -83,7 +83,7 @@ class Engine:
         return self.model.sigma_rows(sigma, self.ctx)
 
     def logf(self, theta: dict[str, np.ndarray], eta: np.ndarray) -> np.ndarray:
-        """log f of every row, (B, n)."""
+        """Return log f of every row, (B, n)."""
         m = self.model
         if m.batched:
             p = m.individual(theta, eta, self.cov)
@@ -101,7 +101,7 @@ class Engine:
         return out
 
     def logf_jac(self, theta, eta):
-        """log f (B, n) and d log f / d eta (B, n, k)."""
+        """Return log f (B, n) and d log f / d eta (B, n, k)."""
         if self.model.log_jacobian is not None:
             return self.model.log_jacobian(theta, eta, self.ctx)
         b, k = eta.shape[0], self.k

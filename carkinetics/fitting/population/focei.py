@@ -137,7 +137,7 @@ class PopulationModel:
 
 
 def _rows_log_pred(spec, design, pr):
-    """log expected value of each row from per-row natural parameters (batched)."""
+    """Return the log expected value of each row from per-row natural parameters (batched)."""
     kin = {k: v for k, v in pr.items() if k in spec.kinetic_names}
     out = spec.model.log_predict(design.t, kin)
     for k, e in enumerate(design.endpoints):
@@ -348,8 +348,10 @@ class FOCEIResult:
         return self.ofv + self.n_par * math.log(max(self.n_obs, 1))
 
     def to_frame(self) -> pd.DataFrame:
-        """Long table ``parameter, estimate, se, rse, ci_lower, ci_upper`` (omega as
-        variances, sigma as SDs)."""
+        """Long table ``parameter, estimate, se, rse, ci_lower, ci_upper, se_sandwich``.
+
+        Omega as variances, sigma as SDs.
+        """
         if self.parameters is not None:
             return self.parameters.copy()
         rows = [(k, v) for k, v in self.theta.items()]

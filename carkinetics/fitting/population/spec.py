@@ -610,7 +610,7 @@ class PopulationSpec:
 
 def _kinetic_jac(m: Model, design: PopulationDesign, phi: Mapping[str, NDArray],
                  kin: Sequence[str], specs: Sequence[ParameterSpec], b: int) -> NDArray:
-    """d log f / d (transform-scale kinetic parameters) of every row, (B, n_rows, n_kin)."""
+    """Return d log f / d (transform-scale kinetic parameters) of every row, (B, n_rows, n_kin)."""
     from carkinetics.models.piecewise import PiecewiseModel
 
     xk = np.stack([np.broadcast_to(phi[k], (b, design.n_ind)) for k in kin], axis=-1)
