@@ -336,6 +336,21 @@ class FOCEIResult:
     timings: dict[str, float] = field(default_factory=dict)
     ci_level: float = 0.95
     method: str = "m3"
+    notes: tuple[str, ...] = ()
+    engine: Any = field(default=None, repr=False, compare=False)
+
+    def vpc(self, *, n_sim: int = 200, seed: int = 20240409, n_bins: int = 8) -> pd.DataFrame:
+        """Binned VPC statistics with censoring (see :func:`.diagnostics.vpc_table`)."""
+        from carkinetics.fitting.population.diagnostics import vpc_table
+
+        return vpc_table(self.engine, self.theta, self.omega, self.sigma, n_sim=n_sim,
+                         seed=seed, n_bins=n_bins)
+
+    def simulate(self, n_sim: int, seed: int = 20240409) -> np.ndarray:
+        """Simulate the fitted rows ``n_sim`` times (observation scale, uncensored)."""
+        from carkinetics.fitting.population.diagnostics import simulate_rows
+
+        return simulate_rows(self.engine, self.theta, self.omega, self.sigma, n_sim, seed)[0]
 
     @property
     def aic(self) -> float:
@@ -379,7 +394,7 @@ class FOCEIResult:
             "condition_number": (None if not math.isfinite(self.condition_number)
                                  else self.condition_number),
             "shrinkage": self.shrinkage, "timings": self.timings,
-            "warnings": list(self.warnings),
+            "warnings": list(self.warnings), "notes": list(self.notes),
         }
 
 
@@ -419,7 +434,7 @@ def focei_objective(model: PopulationModel, rows: pd.DataFrame, covariates: pd.D
     return float(eng.ofv(_batch(theta), _batch(sigma), om)[0][0])
 
 
-def fit_focei(model: PopulationModel, rows: pd.DataFrame, covariates: pd.DataFrame, *,
+def fit_focei(model: Any, rows: pd.DataFrame, covariates: pd.DataFrame | None = None, *,
               theta0: Mapping[str, float] | None = None, omega0: np.ndarray | None = None,
               sigma0: Mapping[str, float] | None = None, full_omega: bool = False,
               method: str = "m3", maxiter: int = 500, covariance: bool = True,
@@ -434,7 +449,12 @@ def fit_focei(model: PopulationModel, rows: pd.DataFrame, covariates: pd.DataFra
 
     Parameters
     ----------
-    model, rows, covariates, method
+    model : PopulationModel or PopulationSpec
+        The model; with a :class:`~carkinetics.fitting.population.spec.PopulationSpec`,
+        ``rows`` is the long data table, ``covariates`` is not given, and the censoring
+        method, starting values (:meth:`PopulationSpec.initial_theta`) and Omega start
+        come from the specification.
+    rows, covariates, method
         As in :func:`focei_objective`.
     theta0, omega0, sigma0 : optional
         Initial estimates (default: the specs' typical values and Omega = 0.1 I).
@@ -464,13 +484,33 @@ def fit_focei(model: PopulationModel, rows: pd.DataFrame, covariates: pd.DataFra
     ModelSpecError
         For an unknown censoring method or inconsistent initial values.
     """
-    check_option("method", method, METHODS, exc=ModelSpecError)
+    from carkinetics.fitting.population.spec import PopulationSpec
+
     t_start = time.perf_counter()
+    notes: tuple[str, ...] = ()
+    if isinstance(model, PopulationSpec):
+        spec = model
+        design = spec.design(rows)
+        notes = design.notes
+        model = PopulationModel.from_spec(spec, design)
+        rows, covariates = design.rows, design.covariates
+        method = spec.censoring
+        theta0 = {**spec.initial_theta(design), **dict(theta0 or {})}
+        if omega0 is None:
+            omega0 = np.eye(len(design.eta_names)) * spec.omega0
+    elif covariates is None:
+        raise ModelSpecError("covariates is required with a PopulationModel (one row per "
+                             "participant with id and the covariates the model uses).")
+    check_option("method", method, METHODS, exc=ModelSpecError)
     eng = Engine(model, rows, covariates, method)
+    if len(model.etas) >= eng.n_ind:
+        raise ModelSpecError(
+            f"{len(model.etas)} random effects {list(model.etas)} cannot be estimated from "
+            f"{eng.n_ind} participants (Omega would be singular); use fewer random effects.")
     pk = _Packing(model, full_omega)
     k = pk.k
-    theta0 = dict(theta0 or {s.name: s.typical for s in model.theta})
-    sigma0 = dict(sigma0 or {s.name: s.typical for s in model.sigma})
+    theta0 = {**{s.name: s.typical for s in model.theta}, **dict(theta0 or {})}
+    sigma0 = {**{s.name: s.typical for s in model.sigma}, **dict(sigma0 or {})}
     omega0 = np.eye(k) * 0.1 if omega0 is None else np.asarray(omega0, dtype=float)
     if omega0.shape != (k, k):
         raise ModelSpecError(f"Invalid omega0 of shape {omega0.shape}; expected ({k}, {k}) for "
@@ -538,7 +578,8 @@ def fit_focei(model: PopulationModel, rows: pd.DataFrame, covariates: pd.DataFra
         ofv=f_final, theta=theta, omega=omega, sigma=sigma, eta=eta, converged=ok,
         message=f"{res.message} (predicted further decrease {predicted:.2g})",
         n_evaluations=n_eval[0], seconds=t_est, n_obs=n_obs, n_par=pk.p,
-        timings=timings, ci_level=ci_level, method=method, **cov_out)
+        timings=timings, ci_level=ci_level, method=method, warnings=tuple(warn), engine=eng, notes=notes,
+        **cov_out)
     if diagnostics:
         from dataclasses import replace
 

@@ -463,6 +463,79 @@ class PopulationSpec:
             theta_specs=tuple(theta), sigma_specs=tuple(sigma), eta_names=etas,
             notes=tuple(notes))
 
+    def initial_theta(self, design: PopulationDesign) -> dict[str, float]:
+        """Data-based starting values of the fixed effects (natural scale).
+
+        For the ``piecewise`` parameters, medians over participants of simple summaries of
+        the reference assay's quantified rows: the observed peak (``cmax``, divided by the
+        starting covariate effects on it, and ``tmax``), the fold expansion implied by the
+        earliest quantified sample before the peak, the log-linear slope within 28 days
+        after the peak (``alpha``) and after day 90 (``beta``, with ``fb`` from its
+        intercept at the peak); ``log_scale`` of each other assay from the median log
+        ratio of paired quantified samples. Other values (and anything the data cannot
+        give) are the specs' typical values; user-given ``typical`` values win.
+        """
+        theta = design.theta_typical()
+        by = {s.name: s for s in design.theta_specs}
+        ref = design.assay == 0
+        q = ref & (design.cens == 0)
+        est: dict[str, list[float]] = {k: [] for k in ("cmax", "tmax", "foldx", "alpha",
+                                                         "beta", "fb")}
+        shift = np.zeros(design.n_ind)  # starting covariate effects on log cmax
+        for name, target in design.effect_target.items():
+            if target == "cmax":
+                shift += theta[name] * design.effects[name]
+        for i in range(design.n_ind):
+            r = np.flatnonzero(q & (design.ind == i))
+            if r.size < 2:
+                continue
+            t, ly = design.t[r], np.log(design.dv[r])
+            k = int(np.argmax(ly))
+            tp, lc = float(t[k]), float(ly[k])
+            est["cmax"].append(lc - shift[i])
+            if tp > 0:
+                est["tmax"].append(math.log(tp))
+            before = np.flatnonzero(t < tp)
+            if before.size and tp > 0:
+                j = before[0]
+                frac = 1.0 - t[j] / tp
+                if frac > 0.05:
+                    est["foldx"].append(max((lc - ly[j]) / frac, 0.5))
+            early = (t > tp) & (t <= tp + 28)
+            if np.count_nonzero(early) >= 1:
+                sl = np.polyfit(np.r_[tp, t[early]], np.r_[lc, ly[early]], 1)[0]
+                if sl < 0:
+                    est["alpha"].append(math.log(-sl))
+            late = t > 90
+            if np.count_nonzero(late) >= 2:
+                sl, ic = np.polyfit(t[late], ly[late], 1)
+                if sl < 0:
+                    est["beta"].append(math.log(-sl))
+                    lfb = ic + sl * tp - lc
+                    if lfb < 0:
+                        est["fb"].append(lfb)
+        kin = set(self.kinetic_names)
+        for name, vals in est.items():
+            if name in kin and vals and name in by and not (self.typical and name in
+                                                              self.typical):
+                v = float(np.exp(np.median(vals)))
+                s = by[name]
+                v = min(max(v, s.lower * 1.01 + 1e-12), s.upper * 0.99)
+                if s.contains(v):
+                    theta[name] = v
+        for k, e in enumerate(design.endpoints[1:], start=1):
+            name = f"log_scale_{e}"
+            if name not in theta or (self.typical and name in self.typical):
+                continue
+            a = design.rows.assign(_a=design.assay, _q=design.cens == 0)
+            ra = a[(a["_a"] == 0) & a["_q"]].set_index(["id", "time"])["dv"]
+            rb = a[(a["_a"] == k) & a["_q"]].set_index(["id", "time"])["dv"]
+            both = ra.index.intersection(rb.index)
+            if len(both):
+                theta[name] = float(np.median(np.log(rb.loc[both].to_numpy(float))
+                                              - np.log(ra.loc[both].to_numpy(float))))
+        return theta
+
     # -- the model, in any namespace ----------------------------------------------------------
     @staticmethod
     def _to_internal(spec: ParameterSpec, v, xp: Namespace):
