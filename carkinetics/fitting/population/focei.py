@@ -578,8 +578,8 @@ def fit_focei(model: Any, rows: pd.DataFrame, covariates: pd.DataFrame | None = 
         ofv=f_final, theta=theta, omega=omega, sigma=sigma, eta=eta, converged=ok,
         message=f"{res.message} (predicted further decrease {predicted:.2g})",
         n_evaluations=n_eval[0], seconds=t_est, n_obs=n_obs, n_par=pk.p,
-        timings=timings, ci_level=ci_level, method=method, warnings=tuple(warn), engine=eng, notes=notes,
-        **cov_out)
+        timings=timings, ci_level=ci_level, method=method, warnings=tuple(warn), engine=eng,
+        notes=notes, **cov_out)
     if diagnostics:
         from dataclasses import replace
 
