@@ -101,7 +101,7 @@ class Engine:
         return out
 
     def logf_jac(self, theta, eta):
-        """Return log f (B, n) and d log f / d eta (B, n, k)."""
+        """Return log f (B, n), d log f / d eta (B, n, k) [and one-sided pairs on kinks]."""
         if self.model.log_jacobian is not None:
             return self.model.log_jacobian(theta, eta, self.ctx)
         b, k = eta.shape[0], self.k
@@ -118,15 +118,22 @@ class Engine:
         return lf[:, 0], jac
 
     def ll(self, logf: np.ndarray, sig) -> np.ndarray:
-        """Row log-likelihoods (same shape as ``logf``)."""
+        """Row log-likelihoods (same shape as ``logf``); ``-inf`` where log f is NaN."""
+        bad = np.isnan(logf)
+        if bad.any():
+            logf = np.where(bad, 0.0, logf)
         with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
-            return loglik_obs(self.dv, np.exp(logf), self.cens, error=self.model.error,
-                              sigma=sig, lloq=self.lloq if self.method == "m2" else None,
-                              method=self.method, check=False)
+            out = loglik_obs(self.dv, np.exp(logf), self.cens, error=self.model.error,
+                             sigma=sig, lloq=self.lloq if self.method == "m2" else None,
+                             method=self.method, check=False)
+        return np.where(bad, -np.inf, out) if bad.any() else out
 
     def channels(self, logf: np.ndarray, sig):
         """ll0, d ll / d log f and the FOCE-I information weight of every row, (B, n) each."""
         em = self.model.error
+        bad = np.isnan(logf)
+        if bad.any():
+            logf = np.where(bad, 0.0, logf)
         off = np.array([0.0, H_ROW, -H_ROW])[:, None, None]
         lf3 = logf[None] + off
         with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
@@ -154,28 +161,38 @@ class Engine:
                 lam = np.exp(-0.5 * zz * zz - 0.5 * _LOG2PI - log_ndtr(zz))
                 dz = (-dmean - z * dlogsd) / sd
                 w = np.where(c, lam * (lam + zz) * dz * dz, w)
+        if bad.any():
+            ll0 = np.where(bad, -np.inf, ll0)
         return ll0, np.nan_to_num(d1), np.nan_to_num(w)
 
     def parts(self, theta, eta, sig):
         """-2 log p(y | eta) per participant (B, n_ind), its gradient (B, n_ind, k) and A_i."""
-        logf, jac = self.logf_jac(theta, eta)
+        out = self.logf_jac(theta, eta)
+        logf, jac = out[0], out[1]
         ll0, d1, w = self.channels(logf, sig)
         l_i = self.per_ind(-2.0 * ll0)
         grad = np.add.reduceat(-2.0 * d1[..., None] * jac, self.starts, axis=1)
-        jj = w[..., None, None] * jac[..., :, None] * jac[..., None, :]
+        if len(out) > 2:  # rows on a kink: mean of the one-sided outer products
+            j_lo, j_hi = out[2]
+            jj = 0.5 * w[..., None, None] * (j_lo[..., :, None] * j_lo[..., None, :]
+                                             + j_hi[..., :, None] * j_hi[..., None, :])
+        else:
+            jj = w[..., None, None] * jac[..., :, None] * jac[..., None, :]
         info = np.add.reduceat(jj, self.starts, axis=1)
         return l_i, grad, info
 
     # -- inner problem and OFV ------------------------------------------------------------------
     def inner(self, theta, sigma, omega_inv, eta0, tol: float = 1e-6, maxiter: int = 60,
-              exact: bool = False):
+              exact: bool = False, hess_l: np.ndarray | None = None):
         """EBEs by vectorised damped Newton over (batch x participants).
 
         The Newton matrix is the Gauss-Newton (FOCE-I information) matrix, or with ``exact``
         (single vector, ``B == 1``) the exact Hessian (:meth:`hessian_l`) for participants
         where it is positive definite. Returns eta (B, n_ind, k), l_i and the information
         at eta, the number of iterations and whether every unit converged. With ``exact``,
-        the last exact Hessian of ``l_i`` is kept in ``self.hess_l``.
+        the last exact Hessian of ``l_i`` is kept in ``self.hess_l``; a given ``hess_l``
+        (n_ind, k, k) (a nearby centre's) is used as the Newton matrix instead (chord
+        iterations, for the points of a finite-difference gradient).
         """
         sig = self._sigma(sigma)
         eta = np.array(eta0, dtype=float)
@@ -193,7 +210,9 @@ class Engine:
             f_cur = l_i + np.einsum("bni,bij,bnj->bn", eta, omega_inv, eta)
             g = g + 2.0 * np.einsum("bij,bnj->bni", omega_inv, eta)
             hess = 2.0 * (info + omega_inv[:, None])
-            if exact and eta.shape[0] == 1:
+            if hess_l is not None:
+                hess = hess_l[None] + 2.0 * omega_inv[:, None]
+            elif exact and eta.shape[0] == 1:
                 hl = self.hessian_l(theta, sig, eta[0])
                 he = hl[None] + 2.0 * omega_inv[:, None]
                 pd_ok = np.all(np.linalg.eigvalsh(he) > 0, axis=-1)
@@ -226,6 +245,8 @@ class Engine:
                 l_i, _, info = self.parts(theta, eta, sig)
                 converged = not np.any(stuck & (size > 1e-4))
                 break
+        else:  # iterations exhausted: the terms at the final eta
+            l_i, _, info = self.parts(theta, eta, sig)
         return eta, l_i, info, it, converged
 
     def hessian_l(self, theta, sig, eta_c: np.ndarray, delta: float = 1e-5) -> np.ndarray:
@@ -244,13 +265,15 @@ class Engine:
         hess = np.stack([(g[2 * j] - g[2 * j + 1]) / (2 * delta) for j in range(k)], axis=-1)
         return 0.5 * (hess + np.swapaxes(hess, -1, -2))
 
-    def ofv(self, theta, sigma, omega, eta0=None, exact: bool = False):
+    def ofv(self, theta, sigma, omega, eta0=None, exact: bool = False,
+            hess_l: np.ndarray | None = None, maxiter: int = 60):
         """OFV (B,) on NONMEM's scale, the EBEs (B, n_ind, k) and per-participant terms."""
         b = omega.shape[0]
         if eta0 is None:
             eta0 = np.broadcast_to(self.eta, (b, self.n_ind, self.k))
         omega_inv = np.linalg.inv(omega)
-        eta, l_i, info, _, _ = self.inner(theta, sigma, omega_inv, eta0, exact=exact)
+        eta, l_i, info, _, _ = self.inner(theta, sigma, omega_inv, eta0, exact=exact,
+                                          hess_l=hess_l, maxiter=maxiter)
         _, logdet_om = np.linalg.slogdet(omega)
         sgn, logdet_h = np.linalg.slogdet(info + omega_inv[:, None])
         quad = np.einsum("bni,bij,bnj->bn", eta, omega_inv, eta)

@@ -62,42 +62,65 @@ def simulate_rows(eng: Any, theta: dict[str, float], omega: np.ndarray,
 
 
 def npde(eng: Any, y_obs: np.ndarray, ysim: np.ndarray,
-         seed: int | np.random.SeedSequence) -> pd.DataFrame:
+         seed: int | np.random.SeedSequence, lloq: np.ndarray | None = None,
+         uloq: np.ndarray | None = None) -> pd.DataFrame:
     """Censoring-aware NPDE (see the module docstring); rows in the engine's order.
 
-    Returns a frame with ``pd`` (prediction discrepancy, not decorrelated), ``npde`` and
-    ``y_imputed`` (observation scale; the imputed value on censored rows).
+    ``y_obs``, ``ysim`` (K, n), ``lloq`` and ``uloq`` are on the observation scale. A
+    censored row (``eng.cens`` 1 or -1) gets ``pd ~ U(0, p_LLOQ)`` (or ``U(p_ULOQ, 1)``)
+    and the value at that quantile of its simulated distribution; the simulated data sets
+    are censored at the same limits and imputed the same way, so that observed and
+    simulated vectors are decorrelated alike. Returns a frame with ``pd`` (not
+    decorrelated), ``npde`` and ``y_imputed``.
     """
     rng = np.random.default_rng(seed)
-    k_sim = ysim.shape[0]
+    k_sim, n = ysim.shape
     y = np.array(y_obs, dtype=float)
-    cens = eng.cens
-    with np.errstate(all="ignore"):
-        p_lim = np.mean(ysim < y[None, :], axis=0)
-    pd_ = p_lim.copy()
-    lo_cens = cens == 1
-    hi_cens = cens == -1
-    u = rng.uniform(size=len(y))
-    pd_[lo_cens] = u[lo_cens] * p_lim[lo_cens]
-    pd_[hi_cens] = p_lim[hi_cens] + u[hi_cens] * (1.0 - p_lim[hi_cens])
+    cens = np.asarray(eng.cens)
+    lo_lim = np.full(n, -np.inf) if lloq is None else np.where(np.isfinite(lloq), lloq, -np.inf)
+    hi_lim = np.full(n, np.inf) if uloq is None else np.where(np.isfinite(uloq), uloq, np.inf)
+    lo_lim = np.where(cens == 1, y, lo_lim)
+    hi_lim = np.where(cens == -1, y, hi_lim)
+    srt = np.sort(ysim, axis=0)
+    p_lo = np.mean(ysim < lo_lim, axis=0)
+    p_hi = np.mean(ysim < hi_lim, axis=0)
+
+    def quantile(p, cols):
+        i = np.clip(np.floor(p * k_sim).astype(int), 0, k_sim - 1)
+        return srt[i, cols]
+
+    cols = np.arange(n)
+    with np.errstate(invalid="ignore"):
+        pd_ = np.mean(ysim < y[None, :], axis=0)
+    u = rng.uniform(size=n)
+    lo_c, hi_c = cens == 1, cens == -1
+    pd_[lo_c] = u[lo_c] * p_lo[lo_c]
+    pd_[hi_c] = p_hi[hi_c] + u[hi_c] * (1.0 - p_hi[hi_c])
     y_imp = y.copy()
-    for j in np.flatnonzero(lo_cens | hi_cens):
-        y_imp[j] = np.quantile(ysim[:, j], np.clip(pd_[j], 0.0, 1.0))
+    y_imp[lo_c | hi_c] = quantile(pd_[lo_c | hi_c], cols[lo_c | hi_c])
+    # the simulated data sets, censored and imputed alike
+    ys = ysim.copy()
+    us = rng.uniform(size=ysim.shape)
+    below = ysim < lo_lim[None, :]
+    above = ysim > hi_lim[None, :]
+    cc = np.broadcast_to(cols, ysim.shape)
+    ys[below] = quantile((us * p_lo[None, :])[below], cc[below])
+    ys[above] = quantile((p_hi[None, :] + us * (1.0 - p_hi[None, :]))[above], cc[above])
     lo, hi = 1.0 / (2 * k_sim), 1.0 - 1.0 / (2 * k_sim)
-    out = np.full(len(y), np.nan)
+    out = np.full(n, np.nan)
     for i in range(eng.n_ind):
         rows = slice(eng.starts[i], eng.starts[i] + eng.counts[i])
-        ys = ysim[:, rows]
-        mu = ys.mean(axis=0)
-        cov = np.atleast_2d(np.cov(ys, rowvar=False))
+        yi = ys[:, rows]
+        mu = yi.mean(axis=0)
+        cov = np.atleast_2d(np.cov(yi, rowvar=False))
         try:
             chol = np.linalg.cholesky(cov)
             dec_obs = np.linalg.solve(chol, y_imp[rows] - mu)
-            dec_sim = np.linalg.solve(chol, (ys - mu).T).T
+            dec_sim = np.linalg.solve(chol, (yi - mu).T).T
         except np.linalg.LinAlgError:
             sd = np.sqrt(np.diag(cov))
             dec_obs = (y_imp[rows] - mu) / sd
-            dec_sim = (ys - mu) / sd
+            dec_sim = (yi - mu) / sd
         pde = np.mean(dec_sim < dec_obs[None, :], axis=0)
         out[rows] = stats.norm.ppf(np.clip(pde, lo, hi))
     return pd.DataFrame({"pd": np.clip(pd_, lo, hi), "npde": out, "y_imputed": y_imp})
@@ -115,7 +138,7 @@ def diagnose(result: Any, eng: Any, *, n_sim: int = 500, seed: int = 20240409) -
     th = _theta_batch(theta)
     sig = eng._sigma(_theta_batch(sigma))
     with np.errstate(all="ignore"):
-        logf_i, jac = eng.logf_jac(th, eta_hat)
+        logf_i, jac = eng.logf_jac(th, eta_hat)[:2]
         logf_0 = eng.logf(th, np.zeros_like(eta_hat))
         f_i, f_0 = np.exp(logf_i[0]), np.exp(logf_0[0])
         mean_i, sd_i = em.moments(np.exp(logf_i), sig)
@@ -147,7 +170,10 @@ def diagnose(result: Any, eng: Any, *, n_sim: int = 500, seed: int = 20240409) -
     ss = np.random.SeedSequence(seed)
     s_sim, s_pd = ss.spawn(2)
     ysim, _ = simulate_rows(eng, theta, omega, sigma, n_sim, s_sim)
-    nd = npde(eng, y, ysim, s_pd)
+    rows = eng.rows
+    lim = {c: (em.transform(rows[c].to_numpy(float)) if c in rows else None)
+           for c in ("lloq", "uloq")}
+    nd = npde(eng, y, ysim, s_pd, lloq=lim["lloq"], uloq=lim["uloq"])
     table = eng.rows.copy()
     table["PRED"] = f_0
     table["IPRED"] = f_i

@@ -60,6 +60,8 @@ from carkinetics.observation import METHODS, ObservationModel, default_observati
 __all__ = ["Covariate", "PopulationSpec", "PopulationDesign", "JOINT", "dose_covariate"]
 
 JOINT = "joint"
+#: relative distance of a row's time from tmax within which it counts as on the kink
+KINK_WINDOW = 1e-5
 CovariateKind = Literal["power", "linear", "categorical"]
 _KINDS = ("power", "linear", "categorical")
 _EFFECT_BOUND = 10.0
@@ -625,6 +627,10 @@ class PopulationSpec:
                      design: PopulationDesign) -> tuple[NDArray, NDArray]:
         """Numpy only: :meth:`log_pred` (B, n_rows) and its derivative in eta (B, n_rows, k).
 
+        When a row lies on the kink of the piecewise curve (``|t - tmax_i| <= 1e-5
+        tmax_i``) a third item ``(jac_left, jac_right)`` gives the one-sided derivatives
+        (the information of that row is the mean of both outer products).
+
         ``theta`` values are scalars or ``(B, 1)`` arrays, ``eta`` has shape ``(B, n_ind,
         k)``. For the ``piecewise`` model the kinetic derivatives are the analytic closed
         form of :func:`carkinetics.fitting._problem._piecewise_jac` (per participant); other
@@ -642,15 +648,32 @@ class PopulationSpec:
         need = [n for n in design.eta_names if n in kin]
         dk = np.zeros((b, design.n_rows, len(kin)))
         if need:
-            dk = _kinetic_jac(m, design, phi, kin, specs, b)
-        cols = []
-        for n in design.eta_names:
-            if n in kin:
-                cols.append(dk[..., kin.index(n)])
-            else:
-                k = design.endpoints.index(n[len("log_scale_"):])
-                cols.append(np.broadcast_to(design.assay_mask[k], (b, design.n_rows)))
-        jac = np.stack(cols, axis=-1) if cols else np.zeros((b, design.n_rows, 0))
+            dk = _kinetic_jac(m, design, phi, kin, specs, b, design.t)
+
+        def select(d):
+            cols = []
+            for n in design.eta_names:
+                if n in kin:
+                    cols.append(d[..., kin.index(n)])
+                else:
+                    k = design.endpoints.index(n[len("log_scale_"):])
+                    cols.append(np.broadcast_to(design.assay_mask[k], (b, design.n_rows)))
+            return np.stack(cols, axis=-1) if cols else np.zeros((b, design.n_rows, 0))
+
+        jac = select(dk)
+        # A kink of the curve at a parameter value (the piecewise model at t == tmax) makes
+        # the row's derivative jump; an EBE often sits exactly there (tmax_i at the observed
+        # peak). The information of such a row is then the mean of its left and right
+        # outer products, so the Laplace term does not jump as the EBE moves along the kink.
+        if "tmax" in need:
+            tm = np.broadcast_to(nat["tmax"], (b, design.n_ind))[..., design.ind]
+            near = np.abs(design.t - tm) <= KINK_WINDOW * tm
+            if near.any():
+                lo = _kinetic_jac(m, design, phi, kin, specs, b, design.t * (1 - 2 * KINK_WINDOW))
+                hi = _kinetic_jac(m, design, phi, kin, specs, b, design.t * (1 + 2 * KINK_WINDOW))
+                j_lo = np.where(near[..., None], select(lo), jac)
+                j_hi = np.where(near[..., None], select(hi), jac)
+                return logf, jac, (j_lo, j_hi)
         return logf, jac
 
     def row_sigma(self, sigma: Mapping[str, Any], design: PopulationDesign) -> list[Any]:
@@ -682,7 +705,8 @@ class PopulationSpec:
 
 
 def _kinetic_jac(m: Model, design: PopulationDesign, phi: Mapping[str, NDArray],
-                 kin: Sequence[str], specs: Sequence[ParameterSpec], b: int) -> NDArray:
+                 kin: Sequence[str], specs: Sequence[ParameterSpec], b: int,
+                 t: NDArray) -> NDArray:
     """Return d log f / d (transform-scale kinetic parameters) of every row, (B, n_rows, n_kin)."""
     from carkinetics.models.piecewise import PiecewiseModel
 
@@ -700,7 +724,7 @@ def _kinetic_jac(m: Model, design: PopulationDesign, phi: Mapping[str, NDArray],
         for i in range(design.n_ind):
             a, e = edges[i], edges[i + 1]
             with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
-                out[:, a:e] = analytic(design.t[a:e], xk[:, i], specs)
+                out[:, a:e] = analytic(t[a:e], xk[:, i], specs)
         return out
     h = 1e-6
     nk = len(kin)
@@ -711,5 +735,5 @@ def _kinetic_jac(m: Model, design: PopulationDesign, phi: Mapping[str, NDArray],
     rows = {k: s.from_internal(pert[..., j])[..., design.ind]
             for j, (k, s) in enumerate(zip(kin, specs, strict=True))}
     with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
-        lp = np.broadcast_to(m.log_predict(design.t, rows), (b, 2 * nk, design.n_rows))
+        lp = np.broadcast_to(m.log_predict(t, rows), (b, 2 * nk, design.n_rows))
     return np.stack([(lp[:, 2 * j] - lp[:, 2 * j + 1]) / (2 * h) for j in range(nk)], axis=-1)
