@@ -249,6 +249,37 @@ class Engine:
             l_i, _, info = self.parts(theta, eta, sig)
         return eta, l_i, info, it, converged
 
+    def best_eta(self, theta, sigma, omega) -> np.ndarray:
+        """Multi-start EBEs for one parameter vector (kept in ``self.eta``).
+
+        The individual objective can have several local minima (e.g. tmax on either side
+        of an observed peak). Starts: the current EBEs, zero and +-1 SD of each random
+        effect, solved as one batch; each participant keeps its lowest ``l_i + eta'
+        Omega^-1 eta``.
+        """
+        k = self.k
+        om = omega.reshape(k, k)
+        sd = np.sqrt(np.clip(np.diag(om), 0, None))
+        starts = [self.eta, np.zeros_like(self.eta)]
+        for j in range(k):
+            for sgn in (1.0, -1.0):
+                e = np.zeros_like(self.eta)
+                e[:, j] = sgn * sd[j]
+                starts.append(e)
+        eta0 = np.stack(starts)
+        s = len(starts)
+        th = {n: np.repeat(np.asarray(v, float).reshape(1, -1)[:, :1], s, axis=0)
+              for n, v in theta.items()}
+        sg = {n: np.repeat(np.asarray(v, float).reshape(1, -1)[:, :1], s, axis=0)
+              for n, v in sigma.items()}
+        om_inv = np.repeat(np.linalg.inv(om)[None], s, axis=0)
+        eta, l_i, _, _, _ = self.inner(th, sg, om_inv, eta0)
+        obj = l_i + np.einsum("bni,bij,bnj->bn", eta, om_inv, eta)
+        obj = np.where(np.isfinite(obj), obj, np.inf)
+        best = np.argmin(obj, axis=0)
+        self.eta = eta[best, np.arange(self.n_ind)]
+        return self.eta
+
     def hessian_l(self, theta, sig, eta_c: np.ndarray, delta: float = 1e-5) -> np.ndarray:
         """Exact Hessian in eta of ``l_i`` (-2 log p(y | eta)) at ``eta_c`` (n_ind, k, k).
 
