@@ -297,14 +297,14 @@ class Engine:
         return 0.5 * (hess + np.swapaxes(hess, -1, -2))
 
     def ofv(self, theta, sigma, omega, eta0=None, exact: bool = False,
-            hess_l: np.ndarray | None = None, maxiter: int = 60):
+            hess_l: np.ndarray | None = None, maxiter: int = 60, tol: float = 1e-6):
         """OFV (B,) on NONMEM's scale, the EBEs (B, n_ind, k) and per-participant terms."""
         b = omega.shape[0]
         if eta0 is None:
             eta0 = np.broadcast_to(self.eta, (b, self.n_ind, self.k))
         omega_inv = np.linalg.inv(omega)
         eta, l_i, info, _, _ = self.inner(theta, sigma, omega_inv, eta0, exact=exact,
-                                          hess_l=hess_l, maxiter=maxiter)
+                                          hess_l=hess_l, maxiter=maxiter, tol=tol)
         _, logdet_om = np.linalg.slogdet(omega)
         sgn, logdet_h = np.linalg.slogdet(info + omega_inv[:, None])
         quad = np.einsum("bni,bij,bnj->bn", eta, omega_inv, eta)

@@ -443,7 +443,8 @@ def fit_focei(model: Any, rows: pd.DataFrame, covariates: pd.DataFrame | None = 
               method: str = "m3", maxiter: int = 500, covariance: bool = True,
               diagnostics: bool = True, n_sim: int = 500, seed: int = 20240409,
               ci_level: float = 0.95, gtol: float = 1e-3,
-              batch_maxiter: int = 60) -> FOCEIResult:
+              batch_maxiter: int = 60, fd_step: float = 1e-4,
+              batch_tol: float = 1e-6) -> FOCEIResult:
     """Fit a population model by FOCE-I.
 
     The outer optimiser (BFGS) works on unconstrained transforms: bounded fixed effects
@@ -478,6 +479,10 @@ def fit_focei(model: Any, rows: pd.DataFrame, covariates: pd.DataFrame | None = 
         Level of the confidence intervals.
     gtol : float, default 1e-3
         Tolerance on the largest OFV gradient component (free scale).
+    fd_step : float, default 1e-4
+        Step (free scale) of the central-difference outer gradient.
+    batch_tol : float, default 1e-6
+        Inner tolerance (largest eta step) of the difference points.
     batch_maxiter : int, default 60
         Inner iterations of the finite-difference points (chord Newton from the centre's
         EBEs; a fixed small number keeps the difference quotients smooth where an EBE sits
@@ -523,7 +528,7 @@ def fit_focei(model: Any, rows: pd.DataFrame, covariates: pd.DataFrame | None = 
     if omega0.shape != (k, k):
         raise ModelSpecError(f"Invalid omega0 of shape {omega0.shape}; expected ({k}, {k}) for "
                              f"the random effects {list(model.etas)}.")
-    h = 1e-4
+    h = float(fd_step)
     n_eval = [0]
     eye = np.eye(pk.p)
 
@@ -543,7 +548,8 @@ def fit_focei(model: Any, rows: pd.DataFrame, covariates: pd.DataFrame | None = 
                     np.linalg.eigvalsh(hess_l + 2.0 * np.linalg.inv(om1[0])) > 0):
                 f, _, _ = eng.ofv(*_unpack3(pk, xb))
             else:  # chord iterations with the centre's exact Hessian, warm-started there
-                f, _, _ = eng.ofv(*_unpack3(pk, xb), hess_l=hess_l, maxiter=batch_maxiter)
+                f, _, _ = eng.ofv(*_unpack3(pk, xb), hess_l=hess_l, maxiter=batch_maxiter,
+                                  tol=batch_tol)
         fp, fm, f0 = f[:pk.p], f[pk.p:], fc[0]
         g = np.where(np.isfinite(fp) & np.isfinite(fm), (fp - fm) / (2 * h),
                      np.where(np.isfinite(fp), (fp - f0) / h,

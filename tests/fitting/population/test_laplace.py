@@ -85,16 +85,16 @@ def test_ofv_with_m3_censoring_equals_hand_laplace():
         m = math.log(a) - k * g["time"].to_numpy()
         c = g["cens"].to_numpy() == 1
 
-        def l(eta, y=y, m=m, c=c):
+        def joint(eta, y=y, m=m, c=c):
             mu = m + eta
             ll = np.where(c, stats.norm.logcdf((y - mu) / s),
                           stats.norm.logpdf(y, mu, s))
             return -2 * ll.sum() + eta**2 / om
 
-        e = optimize.minimize_scalar(l, bracket=(-1, 1), tol=1e-12).x
+        e = optimize.minimize_scalar(joint, bracket=(-1, 1), tol=1e-12).x
         h = 1e-4
-        hess = (l(e + h) - 2 * l(e) + l(e - h)) / h**2
-        total += l(e) + math.log(om) + math.log(hess / 2) - np.count_nonzero(~c) * LOG2PI
+        hess = (joint(e + h) - 2 * joint(e) + joint(e - h)) / h**2
+        total += joint(e) + math.log(om) + math.log(hess / 2) - np.count_nonzero(~c) * LOG2PI
     ofv = focei_objective(_model(), d, cov, {"a": a, "k": k}, np.array([[om]]), {"s": s})
     assert ofv == pytest.approx(total, abs=1e-4)
 
