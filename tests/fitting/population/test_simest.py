@@ -1,6 +1,6 @@
 """Small simulation-estimation check of FOCE-I (the full study: benchmarks/simest_focei.py).
 
-Four trials of the protocol's design (18 participants, four dose levels, protocol visits,
+Three trials of the protocol's design (18 participants, four dose levels, protocol visits,
 qPCR and flow with per-sample LLOQs; seeds spawned from one root) with between-participant
 variability on cmax and alpha only (so each fit takes a few seconds), fitted with the
 matching specification. Loose bounds that a biased or mis-scaled estimator fails: mean
@@ -24,7 +24,7 @@ TRUTH = {**POP.typical, "dose_exp": POP.dose_exp,
 
 
 def test_small_simulation_estimation():
-    seeds = [int(c.generate_state(1)[0]) for c in np.random.SeedSequence(7).spawn(4)]
+    seeds = [int(c.generate_state(1)[0]) for c in np.random.SeedSequence(7).spawn(3)]
     rel = {k: [] for k in TRUTH}
     covered = []
     blq_late = []
