@@ -60,6 +60,8 @@ from carkinetics.observation import METHODS, ObservationModel, default_observati
 __all__ = ["Covariate", "PopulationSpec", "PopulationDesign", "JOINT", "dose_covariate"]
 
 JOINT = "joint"
+#: relative distance of a row's time from tmax within which it counts as on the kink
+KINK_WINDOW = 1e-5
 CovariateKind = Literal["power", "linear", "categorical"]
 _KINDS = ("power", "linear", "categorical")
 _EFFECT_BOUND = 10.0
@@ -463,6 +465,79 @@ class PopulationSpec:
             theta_specs=tuple(theta), sigma_specs=tuple(sigma), eta_names=etas,
             notes=tuple(notes))
 
+    def initial_theta(self, design: PopulationDesign) -> dict[str, float]:
+        """Data-based starting values of the fixed effects (natural scale).
+
+        For the ``piecewise`` parameters, medians over participants of simple summaries of
+        the reference assay's quantified rows: the observed peak (``cmax``, divided by the
+        starting covariate effects on it, and ``tmax``), the fold expansion implied by the
+        earliest quantified sample before the peak, the log-linear slope within 28 days
+        after the peak (``alpha``) and after day 90 (``beta``, with ``fb`` from its
+        intercept at the peak); ``log_scale`` of each other assay from the median log
+        ratio of paired quantified samples. Other values (and anything the data cannot
+        give) are the specs' typical values; user-given ``typical`` values win.
+        """
+        theta = design.theta_typical()
+        by = {s.name: s for s in design.theta_specs}
+        ref = design.assay == 0
+        q = ref & (design.cens == 0)
+        est: dict[str, list[float]] = {k: [] for k in ("cmax", "tmax", "foldx", "alpha",
+                                                         "beta", "fb")}
+        shift = np.zeros(design.n_ind)  # starting covariate effects on log cmax
+        for name, target in design.effect_target.items():
+            if target == "cmax":
+                shift += theta[name] * design.effects[name]
+        for i in range(design.n_ind):
+            r = np.flatnonzero(q & (design.ind == i))
+            if r.size < 2:
+                continue
+            t, ly = design.t[r], np.log(design.dv[r])
+            k = int(np.argmax(ly))
+            tp, lc = float(t[k]), float(ly[k])
+            est["cmax"].append(lc - shift[i])
+            if tp > 0:
+                est["tmax"].append(math.log(tp))
+            before = np.flatnonzero(t < tp)
+            if before.size and tp > 0:
+                j = before[0]
+                frac = 1.0 - t[j] / tp
+                if frac > 0.05:
+                    est["foldx"].append(max((lc - ly[j]) / frac, 0.5))
+            early = (t > tp) & (t <= tp + 28)
+            if np.count_nonzero(early) >= 1:
+                sl = np.polyfit(np.r_[tp, t[early]], np.r_[lc, ly[early]], 1)[0]
+                if sl < 0:
+                    est["alpha"].append(math.log(-sl))
+            late = t > 90
+            if np.count_nonzero(late) >= 2:
+                sl, ic = np.polyfit(t[late], ly[late], 1)
+                if sl < 0:
+                    est["beta"].append(math.log(-sl))
+                    lfb = ic + sl * tp - lc
+                    if lfb < 0:
+                        est["fb"].append(lfb)
+        kin = set(self.kinetic_names)
+        for name, vals in est.items():
+            if name in kin and vals and name in by and not (self.typical and name in
+                                                              self.typical):
+                v = float(np.exp(np.median(vals)))
+                s = by[name]
+                v = min(max(v, s.lower * 1.01 + 1e-12), s.upper * 0.99)
+                if s.contains(v):
+                    theta[name] = v
+        for k, e in enumerate(design.endpoints[1:], start=1):
+            name = f"log_scale_{e}"
+            if name not in theta or (self.typical and name in self.typical):
+                continue
+            a = design.rows.assign(_a=design.assay, _q=design.cens == 0)
+            ra = a[(a["_a"] == 0) & a["_q"]].set_index(["id", "time"])["dv"]
+            rb = a[(a["_a"] == k) & a["_q"]].set_index(["id", "time"])["dv"]
+            both = ra.index.intersection(rb.index)
+            if len(both):
+                theta[name] = float(np.median(np.log(rb.loc[both].to_numpy(float))
+                                              - np.log(ra.loc[both].to_numpy(float))))
+        return theta
+
     # -- the model, in any namespace ----------------------------------------------------------
     @staticmethod
     def _to_internal(spec: ParameterSpec, v, xp: Namespace):
@@ -548,6 +623,59 @@ class PopulationSpec:
                 out = out + p[key][..., design.ind] * design.assay_mask[k]
         return out
 
+    def log_pred_jac(self, theta: Mapping[str, Any], eta: NDArray[np.float64],
+                     design: PopulationDesign) -> tuple[NDArray, NDArray]:
+        """Numpy only: :meth:`log_pred` (B, n_rows) and its derivative in eta (B, n_rows, k).
+
+        When a row lies on the kink of the piecewise curve (``|t - tmax_i| <= 1e-5
+        tmax_i``) a third item ``(jac_left, jac_right)`` gives the one-sided derivatives
+        (the information of that row is the mean of both outer products).
+
+        ``theta`` values are scalars or ``(B, 1)`` arrays, ``eta`` has shape ``(B, n_ind,
+        k)``. For the ``piecewise`` model the kinetic derivatives are the analytic closed
+        form of :func:`carkinetics.fitting._problem._piecewise_jac` (per participant); other
+        models use central differences of ``log_predict`` on the transform scale.
+        """
+        m: Model = self.model  # type: ignore[assignment]
+        phi = self.individual_internal(theta, eta, design)
+        kin = self.kinetic_names
+        specs = [m.spec(k) for k in kin]
+        nat = {k: self._from_internal(s, phi[k], NUMPY) for k, s in zip(kin, specs, strict=True)}
+        nat.update({k: v for k, v in phi.items() if k not in nat})
+        with np.errstate(over="ignore", under="ignore", divide="ignore"):
+            logf = self.log_pred(theta, eta, design, params=nat)
+        b = logf.shape[0]
+        need = [n for n in design.eta_names if n in kin]
+        dk = np.zeros((b, design.n_rows, len(kin)))
+        if need:
+            dk = _kinetic_jac(m, design, phi, kin, specs, b, design.t)
+
+        def select(d):
+            cols = []
+            for n in design.eta_names:
+                if n in kin:
+                    cols.append(d[..., kin.index(n)])
+                else:
+                    k = design.endpoints.index(n[len("log_scale_"):])
+                    cols.append(np.broadcast_to(design.assay_mask[k], (b, design.n_rows)))
+            return np.stack(cols, axis=-1) if cols else np.zeros((b, design.n_rows, 0))
+
+        jac = select(dk)
+        # A kink of the curve at a parameter value (the piecewise model at t == tmax) makes
+        # the row's derivative jump; an EBE often sits exactly there (tmax_i at the observed
+        # peak). The information of such a row is then the mean of its left and right
+        # outer products, so the Laplace term does not jump as the EBE moves along the kink.
+        if "tmax" in need:
+            tm = np.broadcast_to(nat["tmax"], (b, design.n_ind))[..., design.ind]
+            near = np.abs(design.t - tm) <= KINK_WINDOW * tm
+            if near.any():
+                lo = _kinetic_jac(m, design, phi, kin, specs, b, design.t * (1 - 2 * KINK_WINDOW))
+                hi = _kinetic_jac(m, design, phi, kin, specs, b, design.t * (1 + 2 * KINK_WINDOW))
+                j_lo = np.where(near[..., None], select(lo), jac)
+                j_hi = np.where(near[..., None], select(hi), jac)
+                return logf, jac, (j_lo, j_hi)
+        return logf, jac
+
     def row_sigma(self, sigma: Mapping[str, Any], design: PopulationDesign) -> list[Any]:
         """Per-row residual sigma(s): one ``(..., n_rows)`` array per sigma kind.
 
@@ -574,3 +702,38 @@ class PopulationSpec:
 
         d = data if isinstance(data, PopulationDesign) else self.design(data)
         return PopulationModel.from_spec(self, d), d.rows, d.covariates
+
+
+def _kinetic_jac(m: Model, design: PopulationDesign, phi: Mapping[str, NDArray],
+                 kin: Sequence[str], specs: Sequence[ParameterSpec], b: int,
+                 t: NDArray) -> NDArray:
+    """Return d log f / d (transform-scale kinetic parameters) of every row, (B, n_rows, n_kin)."""
+    from carkinetics.models.piecewise import PiecewiseModel
+
+    xk = np.stack([np.broadcast_to(phi[k], (b, design.n_ind)) for k in kin], axis=-1)
+    analytic = None
+    if type(m) is PiecewiseModel:
+        try:
+            from carkinetics.fitting._problem import _piecewise_jac as analytic
+        except ImportError:  # pragma: no cover - internal helper renamed
+            analytic = None
+    if analytic is not None:
+        counts = np.bincount(design.ind, minlength=design.n_ind)
+        edges = np.concatenate([[0], np.cumsum(counts)])
+        out = np.empty((b, design.n_rows, len(kin)))
+        for i in range(design.n_ind):
+            a, e = edges[i], edges[i + 1]
+            with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+                out[:, a:e] = analytic(t[a:e], xk[:, i], specs)
+        return out
+    h = 1e-6
+    nk = len(kin)
+    pert = np.repeat(xk[:, None], 2 * nk, axis=1)  # (B, 2nk, n_ind, nk)
+    for j in range(nk):
+        pert[:, 2 * j, :, j] += h
+        pert[:, 2 * j + 1, :, j] -= h
+    rows = {k: s.from_internal(pert[..., j])[..., design.ind]
+            for j, (k, s) in enumerate(zip(kin, specs, strict=True))}
+    with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+        lp = np.broadcast_to(m.log_predict(t, rows), (b, 2 * nk, design.n_rows))
+    return np.stack([(lp[:, 2 * j] - lp[:, 2 * j + 1]) / (2 * h) for j in range(nk)], axis=-1)
