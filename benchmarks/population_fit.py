@@ -190,7 +190,8 @@ def run_baseline(data, priors, *, draws, tune, chains, seed):
             "r_hat_max": rhat}
 
 
-def run_bayes(data, spec, *, draws, tune, chains, seed, sampler):
+def run_bayes(data, spec, *, draws, tune, chains, seed, sampler,
+              parameterization="noncentred"):
     """carkinetics fit_bayes; ESS/s over the typical values (theta_t)."""
     from carkinetics.exceptions import ConvergenceWarning
     from carkinetics.fitting.bayes import fit_bayes
@@ -199,14 +200,15 @@ def run_bayes(data, spec, *, draws, tune, chains, seed, sampler):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         res = fit_bayes(spec, data, draws=draws, tune=tune, chains=chains, seed=seed,
-                        sampler=sampler)
+                        sampler=sampler, parameterization=parameterization)
     wall = time.perf_counter() - t0
     ess, per = min_bulk_ess(res.idata, ["theta_t"])
     tm = res.summary["timings"]
     post = dict(zip(res.design.theta_names,
                     np.median(res.idata.posterior["theta_t"].values.reshape(-1, len(per)),
                               axis=0), strict=True))
-    return {"label": f"carkinetics fit_bayes (non-centred, sampler={res.summary['sampler']})",
+    par = "non-centred" if parameterization == "noncentred" else "centred"
+    return {"label": f"carkinetics fit_bayes ({par}, sampler={res.summary['sampler']})",
             "ess_min": ess, "ess": per, "wall_s": wall,
             "sampling_s": tm["sampling_seconds"] + tm["init_seconds"],  # incl. mode search
             "init_s": tm["init_seconds"],
@@ -238,6 +240,9 @@ def bayes_section(args) -> list[dict]:
         kw = dict(draws=args.draws, tune=args.tune, chains=args.chains, seed=seed)
         runs = [run_baseline(data, priors, **kw)]
         runs += [run_bayes(data, spec, sampler=s, **kw) for s in samplers]
+        if args.centred:
+            runs.append(run_bayes(data, spec, sampler=samplers[0], parameterization="centred",
+                                  **kw))
         base = runs[0]["ess_min"] / runs[0]["sampling_s"]
         print(f"\nseed {seed}: {args.chains} chains x ({args.tune} warm-up + {args.draws} "
               "draws); ESS = min bulk ESS over the 8 typical values; ESS/s over sampling time "
@@ -273,6 +278,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, nargs="+", default=[1])
     ap.add_argument("--with-pymc", action="store_true",
                     help="also run fit_bayes with PyMC's own NUTS")
+    ap.add_argument("--centred", action="store_true",
+                    help="also run fit_bayes with parameterization='centred'")
     ap.add_argument("--json", type=Path, help="write the Bayes figures to this JSON file")
     args = ap.parse_args(argv)
     methods = [m.strip() for m in args.methods.split(",")]
