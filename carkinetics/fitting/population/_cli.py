@@ -108,7 +108,9 @@ def register(app: typer.Typer, fail: Callable[[str], None]) -> None:
                     raise DataError(f"--covariates: column {col!r} is not in the data "
                                     f"(columns: {list(df.columns)}).", source=str(data))
                 if kind is None:
-                    numeric = str(df[col].dtype) != "object"
+                    import pandas as pd
+
+                    numeric = pd.api.types.is_numeric_dtype(df[col])
                     kind = "power" if numeric else "categorical"
                 covs.append(Covariate(col, par, kind))
             re = None if not random_effects else [r.strip() for r in random_effects.split(",")]
