@@ -48,6 +48,8 @@ TYPICAL = ("foldx", "tmax", "cmax", "alpha", "fb", "beta", "dose_exp", "log_scal
 POPULATION = CKPopulation(omega={"foldx": 0.6, "tmax": 0.0, "cmax": 0.6, "alpha": 0.3,
                                  "fb": 0.5, "beta": 0.4}, omega_flow_scale=0.0)
 RANDOM_EFFECTS = ("foldx", "cmax", "alpha", "fb", "beta")
+#: ``--tmax-variability``: the default population (tmax varies too), flow scale fixed
+POPULATION_TMAX = CKPopulation(omega_flow_scale=0.0)
 
 
 def truth_table(pop: CKPopulation | None = None) -> dict[str, float]:
@@ -68,6 +70,8 @@ def truth_table(pop: CKPopulation | None = None) -> dict[str, float]:
 
 def spec() -> PopulationSpec:
     """The estimation model matching the simulation truth."""
+    if POPULATION is POPULATION_TMAX:
+        return PopulationSpec()
     return PopulationSpec(random_effects=RANDOM_EFFECTS)
 
 
@@ -132,7 +136,12 @@ def main(argv: list[str] | None = None) -> int:
                     help="i/n: run every n-th trial starting at i (parallel shards).")
     ap.add_argument("--summarise", type=Path, nargs="*", default=None,
                     help="Only summarise these CSVs (from --out) instead of running.")
+    ap.add_argument("--tmax-variability", action="store_true",
+                    help="Simulate and fit with a random effect on tmax (slow).")
     args = ap.parse_args(argv)
+    if args.tmax_variability:
+        global POPULATION
+        POPULATION = POPULATION_TMAX
     children = np.random.SeedSequence(args.seed).spawn(args.trials)
     seeds = [int(c.generate_state(1)[0]) for c in children]
     t0 = time.perf_counter()

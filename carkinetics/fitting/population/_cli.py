@@ -22,14 +22,12 @@ def _usage(message: str) -> None:
     raise typer.Exit(code=2)
 
 
-def _covariates(text: str | None, level_param: str):
+def _covariates(text: str | None, level_param: str) -> list[tuple[str, str, str | None]]:
     """Parse ``--covariates``: comma-separated ``column[:parameter[:kind]]``.
 
     ``dose`` alone is the power model on the level parameter (reference 1e6 cells/kg);
     a non-numeric column defaults to ``categorical``, others to ``power``.
     """
-    from carkinetics.fitting.population.spec import Covariate
-
     out = []
     for item in (text or "").split(","):
         item = item.strip()
@@ -39,7 +37,7 @@ def _covariates(text: str | None, level_param: str):
         col = parts[0]
         par = parts[1] if len(parts) > 1 and parts[1] else level_param
         kind = parts[2] if len(parts) > 2 else None
-        out.append((col, par, kind, Covariate))
+        out.append((col, par, kind))
     return out
 
 
@@ -105,12 +103,14 @@ def register(app: typer.Typer, fail: Callable[[str], None]) -> None:
             df = read_data(data)
             m = get_model(model)
             covs = []
-            for col, par, kind, _ in _covariates(covariates, m.level_param):
+            for col, par, kind in _covariates(covariates, m.level_param):
                 if col not in df.columns:
                     raise DataError(f"--covariates: column {col!r} is not in the data "
                                     f"(columns: {list(df.columns)}).", source=str(data))
                 if kind is None:
-                    numeric = str(df[col].dtype) != "object"
+                    import pandas as pd
+
+                    numeric = pd.api.types.is_numeric_dtype(df[col])
                     kind = "power" if numeric else "categorical"
                 covs.append(Covariate(col, par, kind))
             re = None if not random_effects else [r.strip() for r in random_effects.split(",")]

@@ -312,30 +312,3 @@ class Engine:
         out = per.sum(axis=1) - self.n_dens * _LOG2PI
         return np.where(np.isfinite(out), out, np.inf), eta, per
 
-    # -- derivative points near a converged centre -------------------------------------------
-    def ofv_near(self, theta, sigma, omega, eta_c: np.ndarray, hess_l: np.ndarray,
-                 steps: int = 1):
-        """OFV (B,) and per-participant terms at points near a converged centre.
-
-        From the centre's EBEs, ``steps`` Newton steps with the centre's exact Hessian
-        (``hess_l + 2 Omega_b^-1``). One step already gives the EBEs' first-order
-        sensitivity exactly, so central differences of this OFV are the derivative of the
-        FOCE-I objective at the centre (to O(h^2)).
-        """
-        sig = self._sigma(sigma)
-        b = omega.shape[0]
-        omega_inv = np.linalg.inv(omega)
-        eta = np.array(np.broadcast_to(eta_c, (b, self.n_ind, self.k)))
-        hess = hess_l[None] + 2.0 * omega_inv[:, None]
-        for _ in range(steps):
-            _, g, _ = self.parts(theta, eta, sig)
-            g = g + 2.0 * np.einsum("bij,bnj->bni", omega_inv, eta)
-            step = -np.linalg.solve(hess, g[..., None])[..., 0]
-            eta = eta + np.where(np.isfinite(step), step, 0.0)
-        l_i, _, info = self.parts(theta, eta, sig)
-        _, logdet_om = np.linalg.slogdet(omega)
-        sgn, logdet_h = np.linalg.slogdet(info + omega_inv[:, None])
-        quad = np.einsum("bni,bij,bnj->bn", eta, omega_inv, eta)
-        per = l_i + quad + logdet_om[:, None] + np.where(sgn > 0, logdet_h, np.inf)
-        out = per.sum(axis=1) - self.n_dens * _LOG2PI
-        return np.where(np.isfinite(out), out, np.inf), per

@@ -165,3 +165,32 @@ def test_non_convergence_is_reported():
     with pytest.warns(ConvergenceWarning, match="did not converge"):
         res = fit_focei(_linear(), d, cov, maxiter=1, diagnostics=False, covariance=False)
     assert not res.converged
+
+
+def test_random_effect_the_data_do_not_support_warns_singular_omega():
+    """A random effect on k, which is the same for everyone in the data: Omega(k) -> 0."""
+    from carkinetics.exceptions import IdentifiabilityWarning
+    from carkinetics.fitting.population import PopulationModel
+    from carkinetics.models.base import ParameterSpec
+    from carkinetics.observation import ErrorModel
+
+    d, cov = _lin_data()
+
+    def individual(theta, eta, cov):
+        return {"a": theta["a"] * np.exp(eta[..., 0]), "k": theta["k"] * np.exp(eta[..., 1])}
+
+    model = PopulationModel(
+        name="lin2", theta=(ParameterSpec("a", "1", 50.0, 0.0, 1e6, "log"),
+                            ParameterSpec("k", "1/h", 0.2, 0.0, 10.0, "log")),
+        etas=("a", "k"), individual=individual,
+        predict=lambda p, ctx: p["a"] * np.exp(-p["k"] * ctx),
+        error=ErrorModel("log_additive"),
+        sigma=(ParameterSpec("s", "1", 0.3, 0.0, 10.0, "log"),),
+        prepare=lambda rows, cov: rows["time"].to_numpy(float), batched=True)
+    with warnings.catch_warnings(record=True) as wl:
+        warnings.simplefilter("always")
+        res = fit_focei(model, d, cov, diagnostics=False)
+    assert math.sqrt(res.omega[1, 1]) < 0.05  # truth 0: the fit drives it to the boundary
+    msgs = [str(w.message) for w in wl]
+    assert any("singular" in m or "not positive definite" in m for m in msgs), msgs
+    assert any(issubclass(w.category, (IdentifiabilityWarning, ConvergenceWarning)) for w in wl)

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from carkinetics.exceptions import IdentifiabilityWarning
 from carkinetics.fitting.population.focei import fit_focei, focei_objective
 
 REPO = Path(__file__).resolve().parents[3]
@@ -60,9 +61,12 @@ def test_example_script_reproduces_nonmem():
 def test_pheno_covariance_step_and_diagnostics(pheno):
     """SEs exist (PD Hessian), the sandwich is of the same order, CWRES/NPDE are sane."""
     model, obs, cov = pheno
-    res = fit_focei(model, obs, cov, omega0=np.diag([0.0309626, 0.031128]), n_sim=300)
+    # NONMEM-style eta shrinkage of CL is high on these sparse data (about 47%)
+    with pytest.warns(IdentifiabilityWarning, match="shrinkage of cl"):
+        res = fit_focei(model, obs, cov, omega0=np.diag([0.0309626, 0.031128]), n_sim=300)
     fr = res.to_frame().set_index("parameter")
-    assert res.converged and not res.warnings
+    assert res.converged and not any("Hessian" in w for w in res.warnings)
+    assert 0.3 < res.shrinkage["cl"] < 0.6
     np.testing.assert_allclose(fr["estimate"][["cl", "v", "apgr_v"]], NONMEM["theta"],
                                rtol=0.01)
     assert np.all(fr["se"] > 0) and np.all(np.isfinite(fr["se"]))
