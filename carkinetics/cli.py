@@ -86,20 +86,24 @@ def demo(
 def _register_subcommands() -> None:
     """Let each capability add its own verbs.
 
-    Every subpackage ``carkinetics/<pkg>/`` with a module ``_cli.py`` defining
-    ``register(app, fail)`` adds its commands (sorted by package name, so ``--help`` is
+    Every subpackage ``carkinetics/<pkg>/`` (at any depth, e.g.
+    ``carkinetics/fitting/population/``) with a module ``_cli.py`` defining
+    ``register(app, fail)`` adds its commands (sorted by module path, so ``--help`` is
     stable). Those modules import their heavy dependencies inside each command.
     """
     import importlib
-    import pkgutil
 
     import carkinetics
 
-    for info in sorted(pkgutil.iter_modules(carkinetics.__path__), key=lambda i: i.name):
-        # look for the file itself: find_spec would import the subpackage's __init__
-        # (and matplotlib with carkinetics.plots) just to answer
-        if info.ispkg and (Path(info.module_finder.path) / info.name / "_cli.py").is_file():
-            importlib.import_module(f"carkinetics.{info.name}._cli").register(app, fail=_fail)
+    root = Path(carkinetics.__path__[0])
+    # look for the files themselves: find_spec would import each subpackage's __init__
+    # (and matplotlib with carkinetics.plots) just to answer
+    found = sorted(".".join(p.relative_to(root).with_suffix("").parts)
+                   for p in root.rglob("_cli.py")
+                   if all((root / Path(*p.relative_to(root).parts[:i]) / "__init__.py").is_file()
+                          for i in range(1, len(p.relative_to(root).parts))))
+    for mod in found:
+        importlib.import_module(f"carkinetics.{mod}").register(app, fail=_fail)
 
 
 _register_subcommands()

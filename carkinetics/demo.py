@@ -48,8 +48,8 @@ def run_demo(out: str | os.PathLike[str], *, seed: int | None = None,
     state: dict = {"out": out, "seed": seed, "workers": workers, "written": {}}
     steps: list[tuple[str, Callable[[dict], None]]] = [
         ("simulate", _simulate), ("validate", _validate), ("CK figure", _ck_figure),
-        ("NCA", _nca), ("individual fits", _fits), ("endpoints", _endpoints),
-        ("CK->PD", _pd)]
+        ("NCA", _nca), ("individual fits", _fits), ("population fit (FOCE-I)", _focei),
+        ("endpoints", _endpoints), ("CK->PD", _pd)]
     with tqdm(total=len(steps), desc="carkinetics demo", disable=not progress) as bar:
         for name, step in steps:
             bar.set_postfix_str(name)
@@ -122,6 +122,24 @@ def _fits(s: dict) -> None:
         compare_with_model(s["nca"], derived, endpoint="car_qpcr"), s["out"] / "nca_vs_model.csv")
     s["written"].update({f"fits/{k}": v for k, v in
                         write_fit_outputs(res, s["out"] / "fits").items()})
+
+
+# -- population fit (FOCE-I; issue 6) ------------------------------------------------------
+def _focei(s: dict) -> None:
+    """FOCE-I fit of the piecewise population model (dose power covariate on cmax)."""
+    import warnings
+
+    from carkinetics.fitting.population import PopulationSpec, fit_focei
+    from carkinetics.fitting.population.outputs import write_population_outputs
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = fit_focei(PopulationSpec(), s["data"], seed=s["seed"])
+    s["focei"] = res
+    paths = write_population_outputs(res, s["out"] / "population", seed=s["seed"], extra={
+        "command": "carkinetics demo", "runtime_warnings": [str(w.message) for w in caught]})
+    s["written"].update({f"population/{k}": v for k, v in paths.items()})
+# -- end of the population fit block ---------------------------------------------------------
 
 
 def _endpoints(s: dict) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from carkinetics.fitting.focei import PopulationModel, fit_focei
+from carkinetics.fitting.population.focei import PopulationModel, fit_focei
 from carkinetics.models.base import ParameterSpec
 from carkinetics.observation import ErrorModel
 
@@ -59,12 +59,12 @@ def build(obs: pd.DataFrame, doses: pd.DataFrame) -> PopulationModel:
     def individual(theta, eta, cov):
         w = cov["WGT"].to_numpy(float)
         tvv = theta["v"] * w * np.where(cov["APGR"].to_numpy() < 5, 1 + theta["apgr_v"], 1.0)
-        return {"cl": theta["cl"] * w * np.exp(eta[:, 0]), "v": tvv * np.exp(eta[:, 1])}
+        return {"cl": theta["cl"] * w * np.exp(eta[..., 0]), "v": tvv * np.exp(eta[..., 1])}
 
     def predict(p, ctx):
         a, s = ctx
-        ke = (p["cl"] / p["v"])[:, None]
-        return np.sum(a / p["v"][:, None] * np.exp(-ke * s), axis=1)
+        ke = (p["cl"] / p["v"])[..., None]
+        return np.sum(a / p["v"][..., None] * np.exp(-ke * s), axis=-1)
 
     return PopulationModel(
         name="pheno",
@@ -74,14 +74,14 @@ def build(obs: pd.DataFrame, doses: pd.DataFrame) -> PopulationModel:
         etas=("cl", "v"), individual=individual, predict=predict,
         error=ErrorModel("proportional"),
         sigma=(ParameterSpec("sigma_prop", "1", 0.0130865 ** 0.5, 0.0, 10.0, "log"),),
-        prepare=lambda rows, cov: (amt, since))
+        prepare=lambda rows, cov: (amt, since), batched=True)
 
 
 def main() -> None:
     """Fit pheno by FOCE-I and print the estimates as JSON."""
     obs, doses, cov = load()
     model = build(obs, doses)
-    res = fit_focei(model, obs, cov, omega0=np.diag([0.0309626, 0.031128]))
+    res = fit_focei(model, obs, cov, omega0=np.diag([0.0309626, 0.031128]), diagnostics=False)
     print(f"FOCE-I on pheno: {res.n_evaluations} objective evaluations in {res.seconds:.1f} s; "
           f"converged: {res.converged} ({res.message})", file=sys.stderr)
     print(json.dumps({

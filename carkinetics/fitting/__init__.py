@@ -13,9 +13,14 @@ Results are frozen dataclasses of pandas objects (:class:`FitResult`,
 from __future__ import annotations
 
 from carkinetics.fitting.batch import EACH, compare_models, fit_individuals, model_comparison
-from carkinetics.fitting.focei import FOCEIResult, PopulationModel, fit_focei, focei_objective
 from carkinetics.fitting.individual import FLAGS, fit_individual
 from carkinetics.fitting.outputs import write_fit_outputs
+from carkinetics.fitting.population.focei import (
+    FOCEIResult,
+    PopulationModel,
+    fit_focei,
+    focei_objective,
+)
 from carkinetics.fitting.results import PARAMETER_COLUMNS, FitFailure, FitResult, FitResults
 
 __all__ = [
