@@ -67,7 +67,7 @@ def main(argv=None) -> None:
     t_all = time.perf_counter()
     for i, child in enumerate(children):
         trial_seed, fit_seed = (int(x) for x in child.generate_state(2) % (2**31))
-        data = simulate_trial(seed=trial_seed).data
+        data = simulate_trial(seed=trial_seed, include_pd=False).data
         late = data[data["time"] > 95]
         t0 = time.perf_counter()
         with warnings.catch_warnings():

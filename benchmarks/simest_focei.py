@@ -77,7 +77,7 @@ def spec() -> PopulationSpec:
 
 def run_trial(seed: int, *, ci_level: float = 0.9) -> pd.DataFrame:
     """Simulate one trial and fit it; one row per parameter (or one failure row)."""
-    data = simulate_trial(int(seed), population=POPULATION).data
+    data = simulate_trial(int(seed), population=POPULATION, include_pd=False).data
     late = data[(data["time"] > LATE_DAY)]
     blq_late = float((late["cens"] == 1).mean()) if len(late) else math.nan
     blq_all = float((data.loc[data["time"] >= 0, "cens"] == 1).mean())

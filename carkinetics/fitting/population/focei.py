@@ -442,7 +442,7 @@ def fit_focei(model: Any, rows: pd.DataFrame, covariates: pd.DataFrame | None = 
               sigma0: Mapping[str, float] | None = None, full_omega: bool = False,
               method: str = "m3", maxiter: int = 500, covariance: bool = True,
               diagnostics: bool = True, n_sim: int = 500, seed: int = 20240409,
-              ci_level: float = 0.95, gtol: float = 1e-3,
+              ci_level: float = 0.95, ci_distribution: str = "t", gtol: float = 1e-3,
               batch_maxiter: int = 60, fd_step: float = 1e-4,
               batch_tol: float = 1e-6) -> FOCEIResult:
     """Fit a population model by FOCE-I.
@@ -477,6 +477,13 @@ def fit_focei(model: Any, rows: pd.DataFrame, covariates: pd.DataFrame | None = 
         Root seed of the NPDE simulations.
     ci_level : float, default 0.95
         Level of the confidence intervals.
+    ci_distribution : {"t", "normal"}, default "t"
+        Quantile of the Wald intervals: Student's t with ``n_participants - 1`` degrees of
+        freedom (a small-sample correction for the few participants of a dose-escalation
+        study, as nlme uses t quantiles for fixed effects), or the normal (NONMEM's
+        convention). In the 100-trial simulation-estimation study of the protocol
+        (benchmarks/README.md) the normal-quantile 90 % intervals covered the truth 80-90 %
+        of the time, the t intervals 82-91 %.
     gtol : float, default 1e-3
         Tolerance on the largest OFV gradient component (free scale).
     fd_step : float, default 1e-4
@@ -601,7 +608,10 @@ def fit_focei(model: Any, rows: pd.DataFrame, covariates: pd.DataFrame | None = 
     cov_out: dict[str, Any] = {}
     if covariance:
         t0 = time.perf_counter()
-        cov_out = _covariance_step(eng, pk, x, ci_level)
+        check_option("ci_distribution", ci_distribution, ("t", "normal"),
+                     exc=ModelSpecError)
+        df = eng.n_ind - 1 if ci_distribution == "t" and eng.n_ind > 1 else None
+        cov_out = _covariance_step(eng, pk, x, ci_level, df=df)
         warn += cov_out.pop("warnings")
         timings["covariance"] = time.perf_counter() - t0
     result = FOCEIResult(
@@ -638,7 +648,7 @@ def _unpack1(pk: _Packing, x: np.ndarray):
 
 
 def _covariance_step(eng: Engine, pk: _Packing, x: np.ndarray, ci_level: float,
-                     h: float = 1e-3) -> dict[str, Any]:
+                     h: float = 1e-3, df: int | None = None) -> dict[str, Any]:
     """Hessian of the OFV by central second differences (one batch), SEs and sandwich.
 
     ``R = H / 2`` (H: Hessian of the OFV = -2 LL on the free scale), ``S = sum_i g_i g_i' / 4``
@@ -687,7 +697,8 @@ def _covariance_step(eng: Engine, pk: _Packing, x: np.ndarray, ci_level: float,
         a, b, c, d = f[base + 4 * n: base + 4 * n + 4]
         hess[i, j] = hess[j, i] = (a - b - c + d) / (4 * h * h)
     names = pk.names()
-    z = float(stats.norm.ppf(0.5 + ci_level / 2))
+    q = 0.5 + ci_level / 2
+    z = float(stats.norm.ppf(q) if df is None else stats.t.ppf(q, df))
     est = pk.natural(x)
     jac = np.empty((len(est), p))
     for i in range(p):

@@ -134,3 +134,23 @@ def test_estimates_ses_and_cwres_match_exact_likelihood():
         chol = np.linalg.cholesky(om * np.ones((len(y), len(y))) + s**2 * np.eye(len(y)))
         expect.append(np.linalg.solve(chol, y - m))
     np.testing.assert_allclose(res.table["CWRES"], np.concatenate(expect), atol=2e-3)
+
+
+def test_ci_quantile_student_t_or_normal():
+    """Wald CIs use t(n_participants - 1) by default, the normal quantile on request: the
+    widths differ by t / z (exactly on the optimiser's free scale, a bounded map of the
+    parameter; to 1e-4 on the log scale compared here)."""
+    from scipy import stats
+
+    d, cov = _data()
+    n_ind = d["id"].nunique()
+    t_fit = fit_focei(_model(), d, cov, diagnostics=False).to_frame().set_index("parameter")
+    z_fit = fit_focei(_model(), d, cov, diagnostics=False,
+                      ci_distribution="normal").to_frame().set_index("parameter")
+    ratio = stats.t.ppf(0.975, n_ind - 1) / stats.norm.ppf(0.975)
+    for p in ("a", "k"):  # positive, log scale
+        wt = math.log(t_fit.loc[p, "ci_upper"] / t_fit.loc[p, "ci_lower"])
+        wz = math.log(z_fit.loc[p, "ci_upper"] / z_fit.loc[p, "ci_lower"])
+        assert wt / wz == pytest.approx(ratio, rel=1e-4)
+    with pytest.raises(ValueError, match="ci_distribution"):
+        fit_focei(_model(), d, cov, diagnostics=False, ci_distribution="student")

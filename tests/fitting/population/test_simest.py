@@ -29,7 +29,7 @@ def test_small_simulation_estimation():
     covered = []
     blq_late = []
     for s in seeds:
-        data = simulate_trial(s, population=POP).data
+        data = simulate_trial(s, population=POP, include_pd=False).data
         late = data[data["time"] > 180]
         blq_late.append((late["cens"] == 1).mean())
         with warnings.catch_warnings():
