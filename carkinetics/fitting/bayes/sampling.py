@@ -45,6 +45,7 @@ def resolve_sampler(sampler: str) -> str:
 
 
 INITS = ("map", "jitter")
+MASS_MATRICES = ("low_rank", "diag")
 
 
 def find_map(model: Any, seed: int = 0, *, maxiter: int = 2000) -> tuple[dict[str, Any], float]:
@@ -116,7 +117,8 @@ def _constrained(model: Any, point: dict[str, Any]) -> dict[str, Any]:
 def sample(model: Any, *, sampler: str = "auto", draws: int = 1000, tune: int = 1000,
            chains: int = 4, seed: int = 0, progressbar: bool = False,
            cores: int | None = None, var_names: list[str] | None = None,
-           target_accept: float = 0.8, init: str = "map") -> tuple[Any, dict[str, Any]]:
+           target_accept: float = 0.8, init: str = "map",
+           mass_matrix: str = "low_rank") -> tuple[Any, dict[str, Any]]:
     """Sample ``model`` with NUTS.
 
     Parameters
@@ -139,6 +141,9 @@ def sample(model: Any, *, sampler: str = "auto", draws: int = 1000, tune: int = 
         jitter; ``jitter``: the sampler's default (the model's initial point with a uniform
         jitter in (-1, 1) on every unconstrained coordinate). See the note in
         :func:`carkinetics.fitting.bayes.fit_bayes` on why ``map`` is the default.
+    mass_matrix : {"low_rank", "diag"}, default "low_rank"
+        nutpie's mass-matrix adaptation (diagonal plus low-rank, or diagonal); PyMC's
+        sampler adapts a diagonal one either way.
 
     Returns
     -------
@@ -150,6 +155,7 @@ def sample(model: Any, *, sampler: str = "auto", draws: int = 1000, tune: int = 
     """
     which = resolve_sampler(sampler)
     check_option("init", init, INITS, exc=ModelSpecError)
+    check_option("mass_matrix", mass_matrix, MASS_MATRICES, exc=ModelSpecError)
     for name, v in (("draws", draws), ("tune", tune), ("chains", chains)):
         if not isinstance(v, int) or v < (0 if name == "tune" else 1):
             raise ModelSpecError(f"Invalid {name}={v!r}; expected a positive integer.")
@@ -178,7 +184,8 @@ def sample(model: Any, *, sampler: str = "auto", draws: int = 1000, tune: int = 
             t1b = time.perf_counter()
             idata = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, seed=seed,
                                   progress_bar=progressbar, cores=cores, save_warmup=False,
-                                  target_accept=target_accept)
+                                  target_accept=target_accept,
+                                  low_rank_modified_mass_matrix=mass_matrix == "low_rank")
             t2 = time.perf_counter()
             t_compile, sampling = t1 - t0, t2 - t1b
         else:
@@ -203,7 +210,8 @@ def sample(model: Any, *, sampler: str = "auto", draws: int = 1000, tune: int = 
             # PyMC's own measure of its sampling loop (after its compilation)
             t_compile = t1 - t0
             sampling = float(idata.posterior.attrs.get("sampling_time", t2 - t1))
-    return idata, {"sampler": which, "init": init, "compile_seconds": float(t_compile),
+    return idata, {"mass_matrix": mass_matrix if which == "nutpie" else "diag",
+                   "sampler": which, "init": init, "compile_seconds": float(t_compile),
                    "init_seconds": float(t_init), "sampling_seconds": float(sampling),
                    "wall_seconds": float(time.perf_counter() - t_start)}
 
