@@ -6,8 +6,8 @@ Models (as in Cheung's dfcrm):
 * logistic: ``p_i(a) = 1 / (1 + exp(-(c + exp(a) x_i)))`` with ``x_i = logit(s_i) - c``, c = 3;
 
 ``s`` is the skeleton and ``a ~ N(0, 1.34)``. The posterior mean of ``a`` is computed by
-Gauss-Legendre quadrature on [-12, 12] (prior sd 1.16, so the truncated prior mass is below
-1e-25) and the dose-toxicity estimate is the model at the posterior mean (dfcrm's plug-in); the
+Gauss-Legendre quadrature (600 nodes) on [-10, 10] (prior sd 1.16, so the truncated prior mass is
+below 1e-17) and the dose-toxicity estimate is the model at the posterior mean (dfcrm's plug-in); the
 posterior mean of every ``p_i`` is reported too. The recommended dose is the one whose estimate
 is closest to the target, with no skipping of untried doses upward (at most one level above the
 current dose) and coherence (no escalation right after a cohort with a DLT). The skeleton can
@@ -32,9 +32,9 @@ from carkinetics.exceptions import ModelSpecError
 __all__ = ["CRM", "crm_skeleton", "crm_posterior", "CRM_MODELS"]
 
 CRM_MODELS = ("empiric", "logistic")
-_NODES, _WEIGHTS = np.polynomial.legendre.leggauss(400)
-_A = 12.0 * _NODES
-_W = 12.0 * _WEIGHTS
+_NODES, _WEIGHTS = np.polynomial.legendre.leggauss(600)
+_A = 10.0 * _NODES
+_W = 10.0 * _WEIGHTS
 
 
 def crm_skeleton(halfwidth: float, target: float, nu: int, n_levels: int,
@@ -253,9 +253,10 @@ class CRM(Design):
                             f"{unr + 1} (estimate closest to the target)", nums, unr)
         why = f"estimate closest to target {self.target} at dose {unr + 1}"
         if rec != unr:
-            why += (f"; restricted to dose {rec + 1} ("
-                    + ("no skipping" if unr > d + 1 else "coherence: DLT in the last cohort")
-                    + ")")
+            skip_cap = min(unr, d + 1) if self.no_skip else unr
+            reason = ("coherence: DLT in the last cohort, no escalation" if rec < skip_cap
+                      else "no skipping of untried doses")
+            why += f"; restricted to dose {rec + 1} ({reason})"
         action = "escalate" if rec > d else "deescalate" if rec < d else "stay"
         return Decision(action, rec, d, why, nums)
 
