@@ -7,7 +7,8 @@ Models (as in Cheung's dfcrm):
 
 ``s`` is the skeleton and ``a ~ N(0, 1.34)``. The posterior mean of ``a`` is computed by
 Gauss-Legendre quadrature (600 nodes) on [-10, 10] (prior sd 1.16, so the truncated prior mass is
-below 1e-17) and the dose-toxicity estimate is the model at the posterior mean (dfcrm's plug-in); the
+below 1e-17) and the dose-toxicity estimate is the model at the posterior mean (dfcrm's
+plug-in); the
 posterior mean of every ``p_i`` is reported too. The recommended dose is the one whose estimate
 is closest to the target, with no skipping of untried doses upward (at most one level above the
 current dose) and coherence (no escalation right after a cohort with a DLT). The skeleton can
