@@ -47,7 +47,7 @@ def simulate_oc(design: Design, true_tox: Any = None, *, n_trials: int | None = 
     design : Design
     true_tox : sequence of float, optional
         True DLT probability per dose (participants drawn per trial from
-        ``trial_seed(seed, i)``). Give this or ``pool``.
+        ``trial_seed(seed, i)``). With ``pool`` it only defines the overdoses.
     n_trials : int
         Number of trials (with ``true_tox``).
     seed : int
@@ -69,9 +69,9 @@ def simulate_oc(design: Design, true_tox: Any = None, *, n_trials: int | None = 
     -------
     OCResult
     """
-    if (true_tox is None) == (pool is None):
-        raise ModelSpecError("give exactly one of true_tox (per-dose DLT probabilities) or "
-                             "pool (pre-drawn participants).")
+    if true_tox is None and pool is None:
+        raise ModelSpecError("give true_tox (per-dose DLT probabilities) or pool (pre-drawn "
+                             "participants; true_tox then only labels overdosing).")
     if pool is not None:
         res = run_pool(design, pool)
         return summarize(design, res, true_tox, overdose_fraction=overdose_fraction,
