@@ -183,7 +183,7 @@ def register(app: typer.Typer, fail) -> None:
             if "delivered_dose" in tab and dose_values is not None:
                 dv = pd.to_numeric(tab["delivered_dose"], errors="coerce").to_numpy(float)
                 dvals = np.asarray(dose_values)
-                deliv = np.searchsorted(dvals * (1 + 1e-9), dv, side="right") - 1.0
+                deliv = np.searchsorted(dvals, dv * (1 + 1e-9), side="right") - 1.0
                 low = np.flatnonzero(deliv < 0)
                 if low.size:
                     raise DataError([f"participant {tab['id'].iloc[i]}: delivered dose "
