@@ -454,7 +454,7 @@ class BOIN(Design):
         np.cumsum(pool.dlt, axis=2, out=cum[:, :, 1:])
         big = 10 ** 6
         nmax = S + 1
-        b = boin_boundaries(self.target, nmax, self.cutoff)
+        b = self.bounds  # computed for n = 1..n_slots + 1 at construction
         be = np.r_[-1, b.escalate_if_le]
         bd = np.r_[big, np.where(b.deescalate_if_ge < 0, big, b.deescalate_if_ge)]
         bel = np.r_[big, np.where(b.eliminate_if_ge < 0, big, b.eliminate_if_ge)]
