@@ -337,3 +337,47 @@ class CRM(Design):
             out["y"][t] = np.bincount(lvl, weights=np.asarray(dlt, float), minlength=D)
             out["reason"][t] = why
         return out
+
+    def exact_paths(self, true_tox) -> list:
+        """Every dose path: ``(probability, n, y, cohorts, reason, selected)``.
+
+        The number of distinct states grows quickly; use for a few cohorts.
+        """
+        from scipy import stats
+        p = check_probabilities(true_tox)
+        if p.size != self.n_doses:
+            raise ModelSpecError(f"true_tox has {p.size} values; the design has "
+                                 f"{self.n_doses} doses.")
+        k, D = self.cohort_size, self.n_doses
+        pk = [stats.binom.pmf(np.arange(k + 1), k, pi) for pi in p]
+        live = {(self.start, (0,) * D, (0,) * D): 1.0}
+        ends: list = []
+        for c in range(1, self.n_cohorts + 1):
+            nxt: dict = {}
+            for (d, n, y), pr in live.items():
+                for x in range(k + 1):
+                    q = pr * pk[d][x]
+                    if q == 0.0:
+                        continue
+                    n2, y2 = np.array(n), np.array(y)
+                    n2[d] += k
+                    y2[d] += x
+                    post = self.posterior(n2, y2)
+                    if (self.stop_cutoff is not None
+                            and post["p_over_target_lowest"] > self.stop_cutoff):
+                        ends.append((q, n2, y2, c, "lowest_dose_too_toxic", -1))
+                        continue
+                    if c == self.n_cohorts:
+                        sel = int(np.argmin(np.abs(post["p_hat"] - self.target)))
+                        ends.append((q, n2, y2, c, "max_sample_size", sel))
+                        continue
+                    d2 = int(self._next(post["p_hat"], np.array(d), np.array(x > 0)))
+                    key = (d2, tuple(n2.tolist()), tuple(y2.tolist()))
+                    nxt[key] = nxt.get(key, 0.0) + q
+            live = nxt
+        return ends
+
+    def exact_oc(self, true_tox):
+        """Exact operating characteristics by enumerating dose paths (few cohorts)."""
+        from carkinetics.escalation.oc import summarize_paths
+        return summarize_paths(self, self.exact_paths(true_tox), true_tox)

@@ -74,3 +74,16 @@ def test_vectorised_equals_loop(opts):
     b = c.simulate_loop(pool)
     for k in a:
         assert np.array_equal(a[k], b[k]), k
+
+
+def test_exact_oc_and_simulation_agree():
+    from carkinetics.escalation.oc import simulate_oc
+    c = CRM(4, 0.3, n_cohorts=4, stop_cutoff=0.9)
+    tox = [0.1, 0.25, 0.4, 0.55]
+    ex = c.exact_oc(tox)
+    assert ex.selection.sum() + ex.stop == pytest.approx(1.0, abs=1e-12)
+    T = 20000
+    sim = simulate_oc(c, tox, n_trials=T, seed=21)
+    se = np.sqrt(ex.selection * (1 - ex.selection) / T)
+    assert np.all(np.abs(sim.selection - ex.selection) < 4.5 * se)
+    assert np.all(np.abs(sim.mean_patients - ex.mean_patients) < 4.5 * 6 / np.sqrt(T))
