@@ -124,7 +124,7 @@ def _logp(a: np.ndarray, skeleton: np.ndarray, model: str,
 
 
 def crm_posterior(n, y, skeleton, model: str = "empiric", prior_var: float = 1.34,
-                  intercept: float = 3.0) -> dict:
+                  intercept: float = 3.0, target: float | None = None) -> dict:
     """Posterior of the CRM parameter by quadrature.
 
     Parameters
@@ -135,6 +135,8 @@ def crm_posterior(n, y, skeleton, model: str = "empiric", prior_var: float = 1.3
     model : {"empiric", "logistic"}
     prior_var : float, default 1.34
     intercept : float, default 3
+    target : float, optional
+        With it, ``p_over_target_lowest`` = P(p_1 > target | data).
 
     Returns
     -------
@@ -155,9 +157,9 @@ def crm_posterior(n, y, skeleton, model: str = "empiric", prior_var: float = 1.3
     z = w.sum(axis=-1)
     a_mean = (w @ _A) / z
     p_mean = (w @ P) / z[..., None]
+    over = None if target is None else (w @ (P[:, 0] > target)) / z
     return {"a_mean": a_mean, "p_hat": _prob(a_mean, sk, model, intercept), "p_mean": p_mean,
-            "marginal": z * np.exp(m[..., 0]),
-            "p_over_target_lowest": None}
+            "marginal": z * np.exp(m[..., 0]), "p_over_target_lowest": over}
 
 
 class CRM(Design):
@@ -212,16 +214,8 @@ class CRM(Design):
 
     def posterior(self, n, y) -> dict:
         """:func:`crm_posterior` with this design's model; adds P(p_1 > target)."""
-        post = crm_posterior(n, y, self.skeleton, self.model, self.prior_var, self.intercept)
-        n = np.asarray(n, float)
-        y = np.asarray(y, float)
-        lp, l1 = _logp(_A, self.skeleton, self.model, self.intercept)
-        P = np.exp(lp)
-        ll = y @ lp.T + (n - y) @ l1.T
-        lj = ll - 0.5 * _A ** 2 / self.prior_var
-        w = np.exp(lj - lj.max(axis=-1, keepdims=True)) * _W
-        post["p_over_target_lowest"] = (w @ (P[:, 0] > self.target)) / w.sum(axis=-1)
-        return post
+        return crm_posterior(n, y, self.skeleton, self.model, self.prior_var, self.intercept,
+                             self.target)
 
     def _next(self, p_hat: np.ndarray, d: np.ndarray, last_dlt: np.ndarray) -> np.ndarray:
         rec = np.argmin(np.abs(p_hat - self.target), axis=-1)

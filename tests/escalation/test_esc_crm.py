@@ -82,7 +82,7 @@ def test_exact_oc_and_simulation_agree():
     tox = [0.1, 0.25, 0.4, 0.55]
     ex = c.exact_oc(tox)
     assert ex.selection.sum() + ex.stop == pytest.approx(1.0, abs=1e-12)
-    T = 20000
+    T = 10000
     sim = simulate_oc(c, tox, n_trials=T, seed=21)
     se = np.sqrt(ex.selection * (1 - ex.selection) / T)
     assert np.all(np.abs(sim.selection - ex.selection) < 4.5 * se)
