@@ -379,6 +379,11 @@ class BOIN(Design):
             return Decision("stop", None, d, rule + "; maximum sample size reached: select the "
                             "MTD", nums, mtd)
         action = "escalate" if nxt > d else "deescalate" if nxt < d else "stay"
+        pend = int(state.n_pending[d:].sum())
+        if action == "escalate" and pend:
+            return Decision("stay", d, d, rule + f", but {pend} participant(s) at this dose or "
+                            "above are still inside the DLT window: do not escalate until they "
+                            "are evaluable", nums)
         return Decision(action, nxt, d, rule, nums)
 
     def select_mtd(self, state: TrialState) -> int | None:

@@ -155,3 +155,19 @@ def test_simulated_oc_within_mc_error_of_exact():
     # mean patients per dose: 0..15 patients, sd <= 7.5
     assert np.all(np.abs(sim.mean_patients - ex.mean_patients) < 4 * 7.5 / np.sqrt(T))
     assert np.all(np.abs(sim.mean_dlts - ex.mean_dlts) < 4 * 7.5 / np.sqrt(T))
+
+
+def test_pending_participants_block_escalation_and_delivered_dose_counts():
+    d = BOIN(3, 0.3)
+    st = TrialState(3, dose_level=[0, 0, 0, 0], dlt=[0, 0, 0, 0], pending=[0, 0, 0, 1])
+    dec = d.decide(st)
+    assert dec.action == "stay" and "inside the DLT window" in dec.rule
+    # the 4th participant evaluable: 0/4 escalates
+    dec = d.decide(TrialState(3, dose_level=[0, 0, 0, 0], dlt=[0, 0, 0, 0]))
+    assert dec.action == "escalate"
+    # dose 2 assigned, one received only dose 1: 2/2 at dose 2 -> de-escalate (>= ceil(0.72))
+    st = TrialState(3, dose_level=[0, 0, 0, 1, 1, 1], dlt=[0, 0, 0, 1, 1, 0],
+                    delivered_level=[0, 0, 0, 1, 1, 0], current=1)
+    assert st.n.tolist() == [4, 2, 0]
+    dec = d.decide(st)
+    assert dec.action == "deescalate" and dec.numbers["n"] == 2
