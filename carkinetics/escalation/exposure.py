@@ -21,9 +21,8 @@ Decision (EWOC-style overdose control): dose ``d`` is admissible when the poster
 probability ``P(p_d > target + margin | data) < overdose``; the next cohort receives the
 highest admissible dose, never more than one level above the highest dose tried (no skipping
 of untried doses), the lowest dose when none is admissible. Safety stop (no MTD) once
-``P(p_lowest > target) > stop_cutoff`` (0.95). At the end the MTD is the tried admissible
-dose whose posterior mean ``p_d`` is
-closest to the target.
+``P(p_lowest > target) > stop_cutoff`` (0.95). At the end the MTD is the tried dose whose
+posterior mean ``p_d`` is closest to the target (optionally only among admissible doses).
 """
 
 from __future__ import annotations
@@ -35,6 +34,7 @@ from typing import Any
 import numpy as np
 from scipy.special import expit, log_expit
 
+from carkinetics._validation import check_option
 from carkinetics.escalation.base import Decision, Design, ParticipantPool, TrialState
 from carkinetics.exceptions import DataError, ModelSpecError
 
@@ -166,6 +166,9 @@ class ExposureDesign(Design):
     stop_cutoff : float, default 0.95
         Stop without MTD once ``P(p_lowest > target) > stop_cutoff`` (safety stop, as BOIN's
         elimination rule at the lowest dose).
+    select : {"closest", "admissible"}, default "closest"
+        MTD at the end: the tried dose with posterior mean ``p_d`` closest to the target
+        (``admissible``: among doses meeting the overdose bound only).
     """
 
     name = "exposure"
@@ -173,7 +176,8 @@ class ExposureDesign(Design):
     def __init__(self, n_doses: int, dose_exposure: Any, target: float = 0.3,
                  cohort_size: int = 3, n_cohorts: int = 10, *, margin: float = 0.05,
                  overdose: float = 0.25, x_ref: float | None = None, a_sd: float = 2.0,
-                 g_sd: float = 1.0, n_grid: int = 81, stop_cutoff: float = 0.95) -> None:
+                 g_sd: float = 1.0, n_grid: int = 81, stop_cutoff: float = 0.95,
+                 select: str = "closest") -> None:
         super().__init__(n_doses, target, cohort_size, n_cohorts)
         self.dose_exposure = _as_dose_exposure(dose_exposure, self.n_doses)
         if not (0 <= margin < 1 - self.target):
@@ -189,6 +193,8 @@ class ExposureDesign(Design):
             raise ModelSpecError(f"Invalid stop_cutoff={stop_cutoff!r}; expected a "
                                  "probability in (0, 1).")
         self.stop_cutoff = float(stop_cutoff)
+        self.select = check_option("select", select, ("closest", "admissible"),
+                                   exc=ModelSpecError)
         self.posterior = ExposurePosterior(ref, math.log(self.target / (1 - self.target)),
                                            a_sd, g_sd, n_grid)
         self._p_grid = self.posterior.p_dlt(self.dose_exposure)
@@ -240,11 +246,18 @@ class ExposureDesign(Design):
         return Decision(action, nxt, cur, rule, nums)
 
     def select_mtd(self, state: TrialState) -> int | None:
-        """Tried admissible dose with posterior mean ``p_d`` closest to the target."""
+        """Tried dose with posterior mean ``p_d`` closest to the target.
+
+        With ``select="admissible"`` only doses meeting the overdose bound qualify; None after
+        the safety stop or when no dose qualifies.
+        """
         s = self.posterior_summary(state)
         if state.n[0] > 0 and s["p_above_target"][0] > self.stop_cutoff:
             return None
-        ok = np.flatnonzero(s["admissible"] & (state.n > 0))
+        ok = state.n > 0
+        if self.select == "admissible":
+            ok &= s["admissible"]
+        ok = np.flatnonzero(ok)
         if ok.size == 0:
             return None
         return int(ok[np.argmin(np.abs(s["p_mean"][ok] - self.target))])

@@ -251,9 +251,13 @@ class VirtualSource:
         root = _sqrt_psd(self.covariance)
         z = np.stack([np.random.default_rng(participant_seed(seed, 0, s)).standard_normal(
             root.shape[0]) for s in range(n_sets)])
-        x = self.estimate + z @ root.T
+        est = self.estimate
+        dom = np.diag(self.omega)
+        est[nt:nt + k] = np.where(dom > 0, est[nt:nt + k], 0.0)  # a zero variance stays zero
+        x = est + z @ root.T
         th = x[:, :nt]
-        d = np.sqrt(np.exp(x[:, nt:nt + k]) / np.diag(self.omega))  # rescale the variances
+        d = np.where(dom > 0, np.sqrt(np.exp(x[:, nt:nt + k]) / np.where(dom > 0, dom, 1.0)),
+                     1.0)  # rescale the variances (correlations kept)
         om = self.omega[None] * d[:, :, None] * d[:, None, :]
         sg = np.exp(x[:, nt + k:])
         return th, om, sg
