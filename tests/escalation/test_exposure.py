@@ -137,8 +137,5 @@ def test_exposure_design_beats_boin_when_toxicity_follows_exposure():
     boin_res = BOIN(5, 0.3, 3, 10).simulate_pool(pool)
     diff = (exp_res["selected"] == right).astype(float) - (boin_res["selected"] == right)
     se = diff.std(ddof=1) / math.sqrt(n_trials)
-    print("selection of the right dose: exposure", (exp_res["selected"] == right).mean(),
-          "BOIN", (boin_res["selected"] == right).mean(), "paired diff", diff.mean(), "SE", se,
-          "rates", rates)
     assert diff.mean() > 3 * se
     assert (exp_res["selected"] == right).mean() > 0.7

@@ -213,3 +213,29 @@ def test_bad_input_is_rejected():
         table=pd.DataFrame({"b0": [100.0], "disease": ["SLE"]})))
     with pytest.raises(ModelSpecError, match="weight"):
         wvp.kinetics(1e6)
+
+
+def test_from_bayes_uses_posterior_draws():
+    import arviz as az
+
+    spec, d = _spec_design()
+    rng = np.random.default_rng(4)
+    nt = len(d.theta_names)
+    th = np.array([s.to_internal(s.typical) for s in d.theta_specs])
+    theta_t = th + rng.normal(0, 0.1, size=(2, 50, nt))
+    omega = np.abs(rng.normal(0.7, 0.05, size=(2, 50, 1)))
+    sigma = np.abs(rng.normal(0.5, 0.05, size=(2, 50, 1)))
+    z = rng.normal(size=(2, 50, d.n_ind, 1))
+    idata = az.from_dict(posterior={"theta_t": theta_t, "omega": omega, "sigma": sigma,
+                                    "z": z},
+                         dims={"theta_t": ["theta_par"], "omega": ["eta_par"],
+                               "sigma": ["sigma_par"], "z": ["id", "eta_par"]})
+    res = SimpleNamespace(idata=idata, spec=spec, design=d)
+    src = VirtualSource.from_bayes(res)
+    t, o, s = src.draw_sets(7, seed=9)
+    flat = theta_t.reshape(100, nt)
+    for i in range(7):  # every set is one posterior draw, theta, omega and sigma together
+        j = int(np.flatnonzero(np.all(flat == t[i], axis=1))[0])
+        assert o[i, 0, 0] == pytest.approx(omega.reshape(100)[j] ** 2)
+        assert s[i, 0] == pytest.approx(sigma.reshape(100)[j])
+    np.testing.assert_allclose(src.theta_t, np.median(flat, axis=0))
