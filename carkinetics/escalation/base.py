@@ -44,7 +44,7 @@ def check_probabilities(p: Any, name: str = "true_tox") -> np.ndarray:
     arr = np.atleast_1d(np.asarray(p, dtype=float))
     if arr.ndim != 1 or arr.size == 0:
         raise ModelSpecError(f"{name}: expected a non-empty list of probabilities, one per dose.")
-    bad = [(i + 1, v) for i, v in enumerate(arr) if not (0.0 <= v <= 1.0)]
+    bad = [(i + 1, float(v)) for i, v in enumerate(arr) if not (0.0 <= v <= 1.0)]
     if bad:
         raise ModelSpecError(f"{name}: values {bad} (dose, value) outside [0, 1]; expected DLT "
                              "probabilities between 0 and 1.")
