@@ -269,11 +269,21 @@ class ExposureDesign(Design):
 
 def make_design(n_doses: int, target: float = 0.3, cohort_size: int = 3, n_cohorts: int = 10,
                 **kw: Any) -> ExposureDesign:
-    """Entry point of the CLI: :class:`ExposureDesign` (``dose_exposure`` required in ``kw``)."""
-    if "dose_exposure" not in kw:
+    """Entry point of the design factory: :class:`ExposureDesign` (``dose_exposure`` required).
+
+    Options the design does not use (e.g. BOIN's ``n_earlystop``) and ``None`` values are
+    ignored, as in :func:`carkinetics.escalation.designs.make_design`.
+    """
+    import inspect
+
+    if kw.get("dose_exposure") is None:
         raise ModelSpecError("The exposure design needs dose_exposure: the typical CK exposure "
                              "(or quantiles) per dose level from the population model.")
-    return ExposureDesign(n_doses, kw.pop("dose_exposure"), target, cohort_size, n_cohorts, **kw)
+    params = inspect.signature(ExposureDesign.__init__).parameters
+    opts = {k: v for k, v in kw.items() if k in params and v is not None}
+    dex = opts.pop("dose_exposure")
+    return ExposureDesign(n_doses, dex, target, int(cohort_size or 3), int(n_cohorts or 10),
+                          **opts)
 
 
 def simulate_trials(design: Design, pool: ParticipantPool) -> dict:

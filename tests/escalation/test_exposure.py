@@ -102,6 +102,9 @@ def test_safety_stop_and_errors():
         ExposureDesign(2, [1.0, 2.0], 1.2)
     with pytest.raises(ModelSpecError, match="dose_exposure"):
         make_design(3, 0.3)
+    via = make_design(5, 0.25, dose_exposure=[1e3, 2e3, 4e3, 8e3, 1.6e4], n_earlystop=18,
+                      margin=0.1, cohort_size=None)
+    assert (via.target, via.margin, via.cohort_size) == (0.25, 0.1, 3)
     with pytest.raises(DataError, match="exposure"):
         des.decide(TrialState(5, np.zeros(2, int), np.zeros(2), exposure=[-1.0, 2.0]))
 
