@@ -362,7 +362,9 @@ def exposure_pool(participants: Any, doses: Sequence[float], n_trials: int, n_sl
     shortfall factor). Its exposure is the CK model's ``metric`` (``cmax`` or ``auc_0_28``,
     closed form) and its DLT is ``u < dlt_curve(exposure)`` with the uniforms of
     :func:`carkinetics.escalation.base.uniforms` (one stream per trial from ``seed``), so the
-    same pool serves every design (common random numbers).
+    same pool serves every design (common random numbers). For a chunk of trials starting at
+    ``first_trial``, draw the participants with ``draw_virtual(..., first=first_trial *
+    n_doses * n_slots)``: the chunk then equals the same trials of the pool drawn at once.
     """
     from carkinetics.escalation.base import uniforms
 

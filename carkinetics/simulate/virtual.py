@@ -489,7 +489,8 @@ def _draw_units(seed: int, start: int, stop: int, k: int, covariates: CovariateM
 def draw_virtual(source: VirtualSource, n_per_set: int, *, n_sets: int = 1,
                  uncertainty: str = "auto", covariates: CovariateModel | None = None,
                  shortfall: Shortfall | None = None, seed: int = 20240409,
-                 chunk_size: int = 1000, workers: int = 1) -> VirtualParticipants:
+                 chunk_size: int = 1000, workers: int = 1, first: int = 0
+                 ) -> VirtualParticipants:
     """Draw ``n_sets x n_per_set`` virtual participants.
 
     Parameters
@@ -510,6 +511,9 @@ def draw_virtual(source: VirtualSource, n_per_set: int, *, n_sets: int = 1,
     chunk_size, workers : int
         Participants per unit of work and processes (:func:`carkinetics.parallel.map_units`);
         results do not depend on either.
+    first : int, default 0
+        Index of the first participant in the root stream (participant ``j`` of the result
+        draws from stream ``(1, first + j)``), so a large population can be drawn in pieces.
 
     Returns
     -------
@@ -524,7 +528,9 @@ def draw_virtual(source: VirtualSource, n_per_set: int, *, n_sets: int = 1,
     th, om, sg = source.draw_sets(n_sets, seed, uncertainty=uncertainty)
     k = om.shape[1]
     n = n_sets * n_per_set
-    units = [(seed, a, min(a + chunk_size, n), k, covariates, shortfall)
+    if not (isinstance(first, (int, np.integer)) and first >= 0):
+        raise ModelSpecError(f"Invalid first={first!r}; expected an integer >= 0.")
+    units = [(seed, first + a, first + min(a + chunk_size, n), k, covariates, shortfall)
              for a in range(0, n, chunk_size)]
     if workers > 1:
         from carkinetics.parallel import UnitFailure, map_units

@@ -142,3 +142,29 @@ def test_exposure_design_beats_boin_when_toxicity_follows_exposure():
     se = diff.std(ddof=1) / math.sqrt(n_trials)
     assert diff.mean() > 3 * se
     assert (exp_res["selected"] == right).mean() > 0.7
+
+
+def test_exposure_pool_in_chunks_equals_pool_at_once():
+    spec = PopulationSpec(random_effects=["cmax"], endpoint="car_qpcr",
+                          covariates=(dose_covariate(),))
+    data = pd.DataFrame({"id": [1, 1, 2, 2], "time": [1.0, 10, 1, 10],
+                         "dv": [10.0, 1e4, 20, 2e4], "endpoint": "car_qpcr",
+                         "dose": [1e6, 1e6, 2e6, 2e6]})
+    d = spec.design(data)
+    src = VirtualSource.from_values(spec, d, d.theta_typical(), np.array([[1.0]]),
+                                    d.sigma_typical())
+    doses, ns = [1e6, 2e6], 6
+
+    def curve(x):
+        return expit(np.log(x) - math.log(24000.0))
+
+    whole = exposure_pool(draw_virtual(src, 5 * 2 * ns, seed=4), doses, 5, ns, curve, seed=4)
+    part = exposure_pool(draw_virtual(src, 3 * 2 * ns, seed=4, first=2 * 2 * ns), doses, 3, ns,
+                         curve, seed=4, first_trial=2)
+    np.testing.assert_array_equal(whole.exposure[2:], part.exposure)
+    np.testing.assert_array_equal(whole.dlt[2:], part.dlt)
+    # slot k of dose d in trial i is participant (i * n_doses + d) * n_slots + k at dose d
+    vp = draw_virtual(src, 5 * 2 * ns, seed=4)
+    eta = vp.eta[:, 0].reshape(5, 2, ns)
+    expected = 24000.0 * np.sqrt(np.array(doses) / 1e6)[None, :, None] * np.exp(eta)
+    np.testing.assert_allclose(whole.exposure, expected, rtol=1e-12)
