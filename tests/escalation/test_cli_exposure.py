@@ -195,3 +195,30 @@ def test_bad_inputs_exit_1(files, tmp_path):
     assert r.returncode == 1
     assert "'tmax' is missing" in r.output and "cmax_weight" in r.output
     assert not out.exists()
+
+
+def test_end_to_end_popfit_then_escalate(tmp_path, files):
+    # the real chain on the embedded synthetic trial: popfit (FOCE-I, ~6-10 s) -> escalate
+    from pathlib import Path
+
+    trial = Path(__file__).parents[2] / "data" / "synthetic" / "trial.csv"
+    fit = tmp_path / "fit"
+    r = run("popfit", trial, "--out", fit, "--no-figures")
+    assert r.returncode == 0, r.output
+    out = tmp_path / "d.json"
+    r = run("escalate", files[1], "--out", out, "--design", "exposure", "--doses", DOSES_TXT,
+            "--population", fit, "--n-virtual", 300, "--n-sets", 30, "--seed", 5,
+            "--cmax-limit", 40000)
+    assert r.returncode == 0, r.output
+    obj = json.loads(out.read_text())
+    src = read_population(fit)
+    assert src.covariance is not None and "log_scale_car_flow" in src.design.theta_names
+    est = pd.read_csv(fit / "population.csv").set_index("parameter")["estimate"]
+    np.testing.assert_allclose(src.theta_t[src.design.theta_names.index("cmax")],
+                               np.log(est["cmax"]), rtol=1e-12)
+    ref = predict_exposure(draw_virtual(src, 10, n_sets=30, seed=5), DOSES,
+                           limits={"cmax": 40000}, pd_model=None).summary("cmax")
+    rows = pd.DataFrame(obj["per_dose"])
+    np.testing.assert_allclose(rows["cmax_median"], ref["median"], rtol=1e-12)
+    np.testing.assert_allclose(rows["cmax_p_exceed"], ref["p_exceed"], rtol=1e-12)
+    assert rows["p_dlt"].between(0, 1).all()
