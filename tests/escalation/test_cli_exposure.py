@@ -222,3 +222,25 @@ def test_end_to_end_popfit_then_escalate(tmp_path, files):
     np.testing.assert_allclose(rows["cmax_median"], ref["median"], rtol=1e-12)
     np.testing.assert_allclose(rows["cmax_p_exceed"], ref["p_exceed"], rtol=1e-12)
     assert rows["p_dlt"].between(0, 1).all()
+
+
+def test_exposure_column_of_the_state(files, tmp_path):
+    # observed exposures (e.g. Cmax) in the state CSV drive the exposure design's posterior;
+    # a missing value falls back to the dose's typical exposure
+    pop, _ = files
+    obs = [5e3, 8e3, 1.1e4, 2e4, 3.5e4, np.nan, 6e4, 2.5e4, 1.5e4]
+    state = tmp_path / "s.csv"
+    STATE.assign(exposure=obs).to_csv(state, index=False)
+    out = tmp_path / "d.json"
+    r = run("escalate", state, "--out", out, "--design", "exposure", "--doses", DOSES_TXT,
+            "--population", pop, "--n-virtual", 400, "--n-sets", 20, "--seed", 11)
+    assert r.returncode == 0, r.output
+    p = [row["p_dlt"] for row in json.loads(out.read_text())["per_dose"]]
+    ref = _reference_prediction(pop)
+    d = ExposureDesign(4, exposure_quantiles(ref.values["cmax"]), 0.3, 3, 10)
+    lvl = np.array([0, 0, 0, 1, 1, 0, 2, 2, 2])
+    st = TrialState(4, STATE["dose_level"] - 1, STATE["dlt"], delivered_level=lvl,
+                    exposure=np.array(obs))
+    np.testing.assert_allclose(p, d.posterior_summary(st)["p_mean"], rtol=1e-10)
+    st0 = TrialState(4, STATE["dose_level"] - 1, STATE["dlt"], delivered_level=lvl)
+    assert not np.allclose(p, d.posterior_summary(st0)["p_mean"], rtol=1e-3)
