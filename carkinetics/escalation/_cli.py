@@ -64,6 +64,10 @@ def _predict(source, dose_values: list[float], n_virtual: int, n_sets: int, seed
     from carkinetics.exceptions import DataError, ModelSpecError
     from carkinetics.simulate.virtual import draw_virtual, predict_exposure
 
+    if "dose_exp" not in source.design.theta_names:
+        fail("the CK values have no dose effect 'dose_exp' (power model on the expansion "
+             "level per dose / 1e6 cells/kg): the predicted exposure would be the same at "
+             "every dose; add a dose_exp row.")
     sets = n_sets if source.covariance is not None or source.draws is not None else 1
     per = max(1, n_virtual // sets)
     try:

@@ -194,6 +194,10 @@ def test_bad_inputs_exit_1(files, tmp_path):
     r = run("escalate", state, "--out", out, "--doses", DOSES_TXT, "--population", bad)
     assert r.returncode == 1
     assert "'tmax' is missing" in r.output and "cmax_weight" in r.output
+    nodose = tmp_path / "nodose.csv"
+    POP[POP["parameter"] != "dose_exp"].to_csv(nodose, index=False)
+    r = run("escalate", state, "--out", out, "--doses", DOSES_TXT, "--ck-params", nodose)
+    assert r.returncode == 1 and "no dose effect 'dose_exp'" in r.output
     assert not out.exists()
 
 
