@@ -37,6 +37,105 @@ def _write_json(path: Path, obj: dict) -> None:
     atomic_write(path, w)
 
 
+_VIRTUAL_SEED = 20240409
+
+
+def _exposure_source(population: Path | None, ck_params: Path | None, ck_model: str | None,
+                     fail):
+    """VirtualSource from ``--population DIR`` or ``--ck-params FILE`` (None if neither)."""
+    if population is not None and ck_params is not None:
+        fail("give either --population or --ck-params, not both.")
+    if population is None and ck_params is None:
+        return None
+    from carkinetics.escalation.exposure import read_ck_params, read_population
+    from carkinetics.exceptions import DataError, ModelSpecError
+
+    try:
+        if population is not None:
+            return read_population(population, model=ck_model)
+        return read_ck_params(ck_params, model=ck_model or "piecewise")
+    except (DataError, ModelSpecError) as exc:
+        fail(str(exc))
+
+
+def _predict(source, dose_values: list[float], n_virtual: int, n_sets: int, seed: int,
+             limits: dict, fail):
+    """Virtual participants and their Cmax / AUC0-28 at every dose (kinetics only)."""
+    from carkinetics.exceptions import DataError, ModelSpecError
+    from carkinetics.simulate.virtual import draw_virtual, predict_exposure
+
+    if "dose_exp" not in source.design.theta_names:
+        fail("the CK values have no dose effect 'dose_exp' (power model on the expansion "
+             "level per dose / 1e6 cells/kg): the predicted exposure would be the same at "
+             "every dose; add a dose_exp row.")
+    sets = n_sets if source.covariance is not None or source.draws is not None else 1
+    per = max(1, n_virtual // sets)
+    try:
+        vp = draw_virtual(source, per, n_sets=sets, seed=seed)
+        pred = predict_exposure(vp, dose_values, limits=limits or None, pd_model=None)
+    except (DataError, ModelSpecError) as exc:
+        fail(str(exc))
+    info = {"n_sets": sets, "n_per_set": per, "seed": seed,
+            "uncertainty": "standard errors (diagonal)" if sets > 1 else "none",
+            "metrics": "cmax, auc_0_28 (closed forms at the delivered dose)",
+            "prediction_interval": pred.level}
+    return pred, info
+
+
+def _limits(cmax_limit: float | None, auc_limit: float | None) -> dict:
+    out = {}
+    if cmax_limit is not None:
+        out["cmax"] = cmax_limit
+    if auc_limit is not None:
+        out["auc_0_28"] = auc_limit
+    return out
+
+
+def _nan_none(v):
+    import math
+
+    v = float(v)
+    return None if not math.isfinite(v) else v
+
+
+def _p_dlt(design: str, d, st) -> tuple[list | None, str | None]:
+    """Per-dose P(DLT) estimate the design uses (None for 3+3)."""
+    if design == "boin":
+        from carkinetics.escalation.boin import boin_select_mtd
+
+        est = boin_select_mtd(st.n, st.y, d.target, d.cutoff, d.extrasafe, d.offset,
+                              d.bound_mtd, d.bounds.lambda_d)[1]
+        return est.tolist(), ("isotonic estimate (BOIN select.mtd: PAVA of (y + 0.05) / "
+                              "(n + 0.1)); empty where not estimated")
+    if design == "crm":
+        return (d.posterior(st.n, st.y)["p_mean"].tolist(),
+                "posterior mean of p_d (CRM)")
+    if design == "exposure":
+        return (d.posterior_summary(st)["p_mean"].tolist(),
+                "posterior mean of P(DLT) at the dose's exposure (exposure design)")
+    return None, None
+
+
+def _per_dose(n_doses: int, dose_values: list[float] | None, st, p_dlt, pred) -> list[dict]:
+    """The committee table: one record per dose level."""
+    rows = []
+    summ = {m: pred.summary(m) for m in pred.values} if pred is not None else {}
+    for i in range(n_doses):
+        r = {"dose_level": i + 1,
+             "dose": None if dose_values is None else dose_values[i],
+             "n": int(st.n[i]), "dlt": int(st.y[i]), "pending": int(st.n_pending[i]),
+             "p_dlt": None if p_dlt is None else _nan_none(p_dlt[i])}
+        for m, tab in summ.items():
+            row = tab.iloc[i]
+            r[f"{m}_median"] = float(row["median"])
+            r[f"{m}_lower"] = float(row["lower"])
+            r[f"{m}_upper"] = float(row["upper"])
+            if "p_exceed" in tab:
+                r[f"{m}_p_exceed"] = float(row["p_exceed"])
+        rows.append(r)
+    return rows
+
+
 def register(app: typer.Typer, fail) -> None:
     """Add ``boundaries``, ``oc`` and ``escalate``; ``fail(message)`` exits 1 on bad input."""
 
@@ -94,6 +193,26 @@ def register(app: typer.Typer, fail) -> None:
         extrasafe: Annotated[bool, typer.Option("--extrasafe")] = False,
         titration: Annotated[bool, typer.Option("--titration")] = False,
         bound_mtd: Annotated[bool, typer.Option("--bound-mtd")] = False,
+        doses: Annotated[str | None, typer.Option(
+            "--doses", help="Dose per level (cells/kg), comma-separated (with --population "
+            "or --ck-params).")] = None,
+        population: Annotated[Path | None, typer.Option(
+            "--population", help="Output folder of 'carkinetics popfit' (population.csv: "
+            "estimates and SEs): dose -> exposure relation from virtual participants.")
+        ] = None,
+        ck_params: Annotated[Path | None, typer.Option(
+            "--ck-params", help="CSV parameter,value of typical CK values (kinetic "
+            "parameters, dose_exp, optional omega(p)); no parameter uncertainty.")] = None,
+        ck_model: Annotated[str | None, typer.Option(
+            "--ck-model", help="Kinetic model of the CK values (default: summary.json's, "
+            "else piecewise).")] = None,
+        n_virtual: Annotated[int, typer.Option("--n-virtual", min=1,
+                                               help="Virtual participants.")] = 1000,
+        n_sets: Annotated[int, typer.Option(
+            "--n-sets", min=1, help="Parameter sets drawn from the SEs (uncertainty); "
+            "n-virtual / n-sets participants each.")] = 50,
+        metric: Annotated[str, typer.Option(
+            "--metric", help="Exposure of the exposure design: cmax or auc_0_28.")] = "cmax",
     ) -> None:
         """Operating characteristics of a design for given true DLT probabilities."""
         from carkinetics.escalation.designs import make_design
@@ -102,6 +221,25 @@ def register(app: typer.Typer, fail) -> None:
 
         p = _floats(true_tox, "--true-tox", fail)
         sk = _floats(skeleton, "--skeleton", fail) if skeleton else None
+        if metric not in ("cmax", "auc_0_28"):
+            fail(f"--metric {metric!r}: expected 'cmax' or 'auc_0_28'.")
+        src = _exposure_source(population, ck_params, ck_model, fail)
+        dex, vinfo = None, None
+        if src is not None:
+            from carkinetics.escalation.exposure import exposure_quantiles
+
+            if doses is None:
+                fail("--population/--ck-params need --doses (cells/kg per dose level).")
+            dose_values = _floats(doses, "--doses", fail)
+            if len(dose_values) != len(p):
+                fail(f"--doses has {len(dose_values)} values but --true-tox has {len(p)}; "
+                     "expected one dose per level.")
+            pred, vinfo = _predict(src, dose_values, n_virtual, n_sets,
+                                   _VIRTUAL_SEED if seed is None else seed, {}, fail)
+            dex = exposure_quantiles(pred.values[metric])
+        elif design == "exposure":
+            fail("--design exposure needs the dose -> exposure relation: give --population "
+                 "DIR (output of 'carkinetics popfit') or --ck-params FILE, and --doses.")
         exact = exact or design == "3+3"
         if not exact and (n_trials is None or seed is None):
             raise typer.BadParameter("--n-trials and --seed are required unless --exact.",
@@ -113,7 +251,7 @@ def register(app: typer.Typer, fail) -> None:
             d = make_design(design, len(p), target, cohort_size=cohort_size,
                             n_cohorts=n_cohorts, n_earlystop=n_earlystop, convention=convention,
                             model=model, skeleton=sk, cutoff=cutoff, extrasafe=extrasafe,
-                            titration=titration, bound_mtd=bound_mtd)
+                            titration=titration, bound_mtd=bound_mtd, dose_exposure=dex)
             if exact:
                 if not hasattr(d, "exact_oc"):
                     fail(f"--exact is not available for design {design!r}.")
@@ -130,6 +268,10 @@ def register(app: typer.Typer, fail) -> None:
             obj["n_earlystop"] = n_earlystop
         if design == "3+3":
             obj["convention"] = d.convention
+        if vinfo is not None:
+            obj["exposure_metric"] = metric
+            obj["virtual"] = vinfo
+            obj["dose_exposure_quantiles"] = dex.tolist()
         _write_json(out, obj)
         typer.echo(f"wrote {out}: selection % " + ", ".join(f"{v:.1f}"
                                                             for v in obj["selection_pct"])
@@ -155,8 +297,38 @@ def register(app: typer.Typer, fail) -> None:
         convention: Annotated[str, typer.Option("--convention")] = "expanded",
         model: Annotated[str, typer.Option("--model")] = "empiric",
         skeleton: Annotated[str | None, typer.Option("--skeleton")] = None,
+        population: Annotated[Path | None, typer.Option(
+            "--population", help="Output folder of 'carkinetics popfit' (population.csv: "
+            "estimates and SEs): dose -> exposure relation from virtual participants.")
+        ] = None,
+        ck_params: Annotated[Path | None, typer.Option(
+            "--ck-params", help="CSV parameter,value of typical CK values (kinetic "
+            "parameters, dose_exp, optional omega(p)); no parameter uncertainty.")] = None,
+        ck_model: Annotated[str | None, typer.Option(
+            "--ck-model", help="Kinetic model of the CK values (default: summary.json's, "
+            "else piecewise).")] = None,
+        n_virtual: Annotated[int, typer.Option("--n-virtual", min=1,
+                                               help="Virtual participants.")] = 1000,
+        n_sets: Annotated[int, typer.Option(
+            "--n-sets", min=1, help="Parameter sets drawn from the SEs (uncertainty); "
+            "n-virtual / n-sets participants each.")] = 50,
+        metric: Annotated[str, typer.Option(
+            "--metric", help="Exposure of the exposure design: cmax or auc_0_28.")] = "cmax",
+        seed: Annotated[int, typer.Option("--seed", help="Root seed of the virtual "
+                                          "participants.")] = _VIRTUAL_SEED,
+        cmax_limit: Annotated[float | None, typer.Option(
+            "--cmax-limit", help="Report P(Cmax > limit) per dose.")] = None,
+        auc_limit: Annotated[float | None, typer.Option(
+            "--auc-limit", help="Report P(AUC0-28 > limit) per dose.")] = None,
     ) -> None:
-        """Recommend the next dose from the current trial state."""
+        """Recommend the next dose from the current trial state.
+
+        Writes the decision, the rule and numbers behind it, the BOIN decision table, and a
+        per-dose committee table (``per_dose``): counts, the design's P(DLT) estimate and,
+        with --population/--ck-params, the predicted Cmax and AUC0-28 (median, prediction
+        interval, P(exceeding --cmax-limit/--auc-limit)). An optional ``exposure`` column of
+        the state (e.g. observed Cmax) is used by the exposure design.
+        """
         import numpy as np
         import pandas as pd
 
@@ -172,6 +344,23 @@ def register(app: typer.Typer, fail) -> None:
             fail(f"--doses has {len(dose_values)} values but --n-doses is {nd}.")
         if not state.exists():
             fail(f"{state}: no such file.")
+        if metric not in ("cmax", "auc_0_28"):
+            fail(f"--metric {metric!r}: expected 'cmax' or 'auc_0_28'.")
+        src = _exposure_source(population, ck_params, ck_model, fail)
+        pred = vinfo = dex = None
+        if src is not None:
+            from carkinetics.escalation.exposure import exposure_quantiles
+
+            if dose_values is None:
+                fail("--population/--ck-params need --doses (cells/kg per dose level).")
+            pred, vinfo = _predict(src, dose_values, n_virtual, n_sets, seed,
+                                   _limits(cmax_limit, auc_limit), fail)
+            dex = exposure_quantiles(pred.values[metric])
+        elif design == "exposure":
+            fail("--design exposure needs the dose -> exposure relation: give --population "
+                 "DIR (output of 'carkinetics popfit') or --ck-params FILE, and --doses.")
+        elif cmax_limit is not None or auc_limit is not None:
+            fail("--cmax-limit/--auc-limit need --population or --ck-params.")
         try:
             check_target(target)
             tab = pd.read_csv(state)
@@ -198,20 +387,30 @@ def register(app: typer.Typer, fail) -> None:
             pend = (pd.to_numeric(tab["in_window"], errors="coerce").fillna(0).to_numpy()
                     if "in_window" in tab else None)
             dlt = pd.to_numeric(tab["dlt"], errors="coerce").to_numpy(float)
+            expo = (pd.to_numeric(tab["exposure"], errors="coerce").to_numpy(float)
+                    if "exposure" in tab else None)
             st = TrialState(nd, lvl, np.nan_to_num(dlt, nan=-1.0), deliv, pend,
-                            ids=tab["id"].to_numpy(),
+                            exposure=expo, ids=tab["id"].to_numpy(),
                             current=None if current is None else current - 1)
             sk = _floats(skeleton, "--skeleton", fail) if skeleton else None
             d = make_design(design, nd, target, cohort_size=cohort_size, n_cohorts=n_cohorts,
                             n_earlystop=n_earlystop, convention=convention, model=model,
-                            skeleton=sk)
+                            skeleton=sk, dose_exposure=dex)
             dec = d.decide(st)
+            p_dlt, p_dlt_what = _p_dlt(design, d, st)
         except (DataError, ModelSpecError) as exc:
             fail(f"{state}: {exc}")
         obj = {"design": design, "target": target, "n_doses": nd, "decision": dec.to_dict(),
                "n_per_dose": st.n.tolist(), "dlt_per_dose": st.y.tolist(),
                "pending_per_dose": st.n_pending.tolist(),
-               "participants_below_assigned_dose": st.n_shortfall}
+               "participants_below_assigned_dose": st.n_shortfall,
+               "doses": dose_values, "p_dlt_estimate": p_dlt_what,
+               "per_dose": _per_dose(nd, dose_values, st, p_dlt, pred)}
+        if vinfo is not None:
+            obj["exposure_source"] = str(population if population is not None else ck_params)
+            obj["exposure_metric"] = metric
+            obj["virtual"] = vinfo
+            obj["exposure_limits"] = _limits(cmax_limit, auc_limit)
         if design == "boin":
             from carkinetics.escalation.boin import boin_boundaries
             tab_b = boin_boundaries(target, max(30, int(st.n.max()) if st.n.size else 30))

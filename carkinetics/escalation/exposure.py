@@ -39,7 +39,8 @@ from carkinetics.escalation.base import Decision, Design, ParticipantPool, Trial
 from carkinetics.exceptions import DataError, ModelSpecError
 
 __all__ = ["ExposureDesign", "ExposurePosterior", "make_design", "exposure_pool",
-           "simulate_trials", "exposure_quantiles"]
+           "simulate_trials", "exposure_quantiles", "source_from_table", "read_population",
+           "read_ck_params"]
 
 
 class ExposurePosterior:
@@ -384,3 +385,158 @@ def exposure_pool(participants: Any, doses: Sequence[float], n_trials: int, n_sl
     u = uniforms(n_trials, nd, n_slots, seed, first_trial)
     prob = np.asarray(dlt_curve(x), dtype=float)
     return ParticipantPool(u < prob, exposure=x, first_trial=first_trial)
+
+
+# -- dose -> exposure relation from a population fit (command line) ------------------------
+def source_from_table(table: Any, *, model: str = "piecewise", uncertainty: bool = True,
+                      source: str = "population table") -> Any:
+    """A :class:`~carkinetics.simulate.virtual.VirtualSource` from a population-estimate table.
+
+    Parameters
+    ----------
+    table : DataFrame
+        Columns ``parameter``, ``estimate`` (or ``value``) and optionally ``se``: the
+        ``population.csv`` of ``carkinetics popfit`` (theta on the natural scale, Omega as
+        variances ``omega(p)`` / ``omega(p,q)``, residual SDs ``sigma_*``) or typical values
+        only. Every parameter of the kinetic model is required; the only covariate effect
+        supported is the default dose effect ``dose_exp`` (power model on the level
+        parameter per ``dose / 1e6`` cells/kg: its reference is fixed, whereas other
+        covariates' references, the data medians, are not stored in the table). Missing
+        ``omega(p)``: no random effect on ``p``; missing sigmas: the assay's typical value
+        (not used for exposure).
+    model : str, default "piecewise"
+        Kinetic model of the fit.
+    uncertainty : bool, default True
+        Build the estimation-scale covariance from the standard errors (delta method:
+        ``se / v`` for log-transformed parameters, Omega variances and sigmas, ``se / (v (1 -
+        v))`` for logit ones). The table holds marginal SEs only, so correlations between
+        estimates are not represented (a diagonal covariance). Missing SEs: no uncertainty.
+    source : str
+        Name of the table in error messages.
+
+    Returns
+    -------
+    VirtualSource
+    """
+    import pandas as pd
+
+    from carkinetics.fitting.population.spec import PopulationSpec, dose_covariate
+    from carkinetics.models import available_models, get_model
+    from carkinetics.simulate.virtual import VirtualSource
+
+    check_option("model", model, available_models(), exc=ModelSpecError)
+    if not isinstance(table, pd.DataFrame):
+        raise ModelSpecError(f"Invalid table of type {type(table).__name__}; expected a "
+                             "DataFrame with columns parameter, estimate[, se].")
+    col = "estimate" if "estimate" in table else "value" if "value" in table else None
+    if "parameter" not in table or col is None:
+        raise DataError(f"columns {list(table.columns)}: expected 'parameter' and 'estimate' "
+                        "(or 'value'), optionally 'se'.", source=source)
+    names = table["parameter"].astype(str).str.strip().tolist()
+    est = dict(zip(names, pd.to_numeric(table[col], errors="coerce").to_numpy(float),
+                   strict=True))
+    se = (dict(zip(names, pd.to_numeric(table["se"], errors="coerce").to_numpy(float),
+                   strict=True)) if "se" in table else {})
+    m = get_model(model)
+    kin = list(m.param_names)
+    problems = [f"parameter {k!r} is missing (needed by model {model!r})." for k in kin
+                if k not in est]
+    problems += [f"parameter {k!r}: estimate {v!r} is not a finite number." for k, v in
+                 est.items() if not math.isfinite(v)]
+    omega_diag = {k[6:-1]: v for k, v in est.items()
+                  if k.startswith("omega(") and k.endswith(")") and "," not in k}
+    sig = [k for k in est if k.startswith("sigma_")]
+    scales = [k for k in est if k.startswith("log_scale_")]
+    other = [k for k in est if k not in kin and k != "dose_exp" and k not in sig
+             and k not in scales and not k.startswith("omega(")]
+    if other:
+        problems.append(f"parameters {other}: covariate effects other than the dose exponent "
+                        "'dose_exp' are not supported (their reference values are not stored "
+                        "in the table); expected the kinetic parameters, dose_exp, omega(...), "
+                        "sigma_* and log_scale_*.")
+    bad_re = [k for k in omega_diag if k not in kin and not k.startswith("log_scale_")]
+    if bad_re:
+        problems.append(f"omega{bad_re}: not parameters of model {model!r} ({kin}).")
+    if problems:
+        raise DataError(problems, source=source)
+    from carkinetics.observation import default_observation_model
+
+    obs = default_observation_model()
+    eps = [e for e in obs.endpoints if any(k.endswith("_" + e) for k in sig)]
+    endpoint = "joint" if len(eps) != 1 else eps[0]
+    if not eps:
+        endpoint = obs.reference
+    covs = (dose_covariate(),) if "dose_exp" in est else ()
+    re = [k for k in kin if k in omega_diag]
+    spec = PopulationSpec(model=m, random_effects=re, covariates=covs, endpoint=endpoint,
+                          scale_random_effect=any(k.startswith("log_scale_")
+                                                  for k in omega_diag))
+    used = spec.observation.endpoints  # type: ignore[union-attr]
+    rows = pd.DataFrame({"id": np.repeat([1, 2], len(used)), "time": 1.0, "dv": 1.0,
+                         "endpoint": list(used) * 2, "dose": np.repeat([1.0e6, 2.0e6],
+                                                                       len(used))})
+    design = spec.design(rows)
+    theta = {s.name: float(est.get(s.name, s.typical)) for s in design.theta_specs}
+    sigma = {s.name: float(est.get(s.name, s.typical)) for s in design.sigma_specs}
+    k = len(design.eta_names)
+    omega = np.zeros((k, k))
+    for i, a in enumerate(design.eta_names):
+        for j, b in enumerate(design.eta_names):
+            v = est.get(f"omega({a})" if i == j else f"omega({a},{b})",
+                        est.get(f"omega({b},{a})", 0.0))
+            omega[i, j] = v
+    cov = None
+    if uncertainty and se:
+        sd = []
+        for s in design.theta_specs:
+            v, e = theta[s.name], se.get(s.name, np.nan)
+            sd.append(e / v if s.transform == "log" else e / (v * (1 - v))
+                      if s.transform == "logit" else e)
+        for j, a in enumerate(design.eta_names):
+            e, v = se.get(f"omega({a})", np.nan), omega[j, j]
+            sd.append(e / v if v > 0 else np.nan)
+        for s in design.sigma_specs:
+            sd.append(se.get(s.name, np.nan) / sigma[s.name])
+        sd_arr = np.nan_to_num(np.abs(np.asarray(sd, dtype=float)), nan=0.0)
+        if np.any(sd_arr > 0):
+            cov = np.diag(sd_arr ** 2)
+    return VirtualSource.from_values(spec, design, theta, omega, sigma, covariance=cov)
+
+
+def read_population(path: Any, *, model: str | None = None, uncertainty: bool = True) -> Any:
+    """:func:`source_from_table` of ``DIR/population.csv`` written by ``carkinetics popfit``.
+
+    ``path`` is the output folder (or the CSV itself); the kinetic model is read from
+    ``summary.json`` next to it (``model``, default ``piecewise``) unless given.
+    """
+    import json
+    from pathlib import Path
+
+    import pandas as pd
+
+    p = Path(path)
+    csv = p / "population.csv" if p.is_dir() else p
+    if not csv.exists():
+        raise DataError(f"{csv}: no such file (expected the population.csv written by "
+                        "'carkinetics popfit --out DIR').", source=str(p))
+    summ = csv.parent / "summary.json"
+    if model is None and summ.exists():
+        try:
+            model = json.loads(summ.read_text()).get("model")
+        except (ValueError, AttributeError) as exc:
+            raise DataError(f"{summ}: not a JSON object ({exc}).", source=str(summ)) from exc
+    return source_from_table(pd.read_csv(csv), model=model or "piecewise",
+                             uncertainty=uncertainty, source=str(csv))
+
+
+def read_ck_params(path: Any, *, model: str = "piecewise") -> Any:
+    """Typical CK values (CSV ``parameter, value``): a source without uncertainty."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    if not Path(path).exists():
+        raise DataError(f"{path}: no such file (expected a CSV with columns parameter, value).",
+                        source=str(path))
+    return source_from_table(pd.read_csv(path), model=model, uncertainty=False,
+                             source=str(path))
