@@ -12,14 +12,13 @@ from typing import Annotated
 
 import typer
 
+from carkinetics._clitools import usage_error
+from carkinetics.observation import METHODS
+
 __all__ = ["register"]
 
-_METHODS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7")
-
-
-def _usage(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code=2)
+_METHODS = METHODS
+_usage = usage_error
 
 
 def register(app: typer.Typer, fail: Callable[[str], None]) -> None:
