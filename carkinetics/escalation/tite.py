@@ -231,8 +231,10 @@ class TiteBOIN(BOIN):
                             f"P(p > {self.target}) > {self.cutoff} at the lowest dose; stop, "
                             "no MTD", nums)
         if elim[d]:
-            return Decision("deescalate", d - 1, d, f"{y}/{n} DLTs: dose {d + 1} and higher "
-                            "eliminated; de-escalate", nums)
+            if first == 0:
+                return Decision("stop", None, d, "every dose eliminated: stop, no MTD", nums)
+            return Decision("deescalate", first - 1, d, f"dose {first + 1} and higher "
+                            f"eliminated; de-escalate to dose {first}", nums)
         # 3. de-escalation whatever the pending outcomes
         if y / n >= lam_d:
             if d == 0:
