@@ -170,3 +170,12 @@ class BackfillBOIN(BOIN):
             N[t], Y[t], NB[t] = n, y, nb
         return {"selected": sel, "n": N, "y": Y, "cohorts": coh, "reason": reason,
                 "n_backfill": NB}
+
+    simulate_loop = simulate_pool
+
+    def exact_oc(self, true_tox):
+        """Exact OC: BOIN's enumeration without backfill; not available with backfill."""
+        if self.backfill:
+            raise ModelSpecError("exact operating characteristics are not available with "
+                                 "backfill; simulate instead (simulate_oc).")
+        return super().exact_oc(true_tox)

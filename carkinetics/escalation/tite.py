@@ -172,6 +172,8 @@ class TiteBOIN(BOIN):
     """
 
     name = "tite-boin"
+    #: OC need calendar time (:func:`simulate_tite_oc`), not a participant pool.
+    calendar_time = True
 
     def __init__(self, n_doses: int, target: float = 0.3, cohort_size: int = 3,
                  n_cohorts: int = 10, max_pending_ratio: float = 0.5,
@@ -288,9 +290,17 @@ class TiteBOIN(BOIN):
         st = state.state if isinstance(state, TiteState) else state
         return BOIN.select_mtd(self, st)
 
-    def simulate_pool(self, pool):  # pragma: no cover - calendar-time design
+    def simulate_pool(self, pool):
         """Not available: TITE-BOIN needs calendar time; use :func:`simulate_tite_oc`."""
-        raise NotImplementedError
+        raise ModelSpecError("TITE-BOIN operating characteristics need staggered accrual in "
+                             "calendar time: use carkinetics.escalation.tite.simulate_tite_oc "
+                             "(accrual_rate, window).")
+
+    simulate_loop = simulate_pool
+
+    def exact_oc(self, true_tox):
+        """Not available (calendar-time design); use :func:`simulate_tite_oc`."""
+        return self.simulate_pool(None)
 
 
 # -- operating characteristics with staggered accrual ------------------------------------

@@ -97,3 +97,25 @@ def test_backfill_deescalation_boundary_returns_main_cohort():
     assert r["n"][0].tolist()[1] == 3
     assert r["n_backfill"][0].tolist() == [3, 0]
     assert r["y"][0, 0] >= 3
+
+
+def test_make_design_and_guards():
+    from carkinetics.escalation.designs import make_design
+    from carkinetics.escalation.tite import TiteBOIN
+    from carkinetics.exceptions import ModelSpecError
+    d = make_design("boin-backfill", 4, 0.25, backfill_size=2, backfill_cap=9, n_earlystop=12,
+                    unused=1)
+    assert isinstance(d, BackfillBOIN) and d.backfill_cap == 9 and d.n_earlystop == 12
+    t = make_design("tite-boin", 4, 0.3, max_pending_ratio=0.4, n_earlystop=15)
+    assert isinstance(t, TiteBOIN) and t.max_pending_ratio == 0.4 and t.n_earlystop == 15
+    with pytest.raises(ModelSpecError, match="simulate_tite_oc"):
+        simulate_oc(t, [0.1, 0.2, 0.3, 0.4], n_trials=5, seed=1)
+    with pytest.raises(ModelSpecError, match="simulate_tite_oc"):
+        t.exact_oc([0.1, 0.2, 0.3, 0.4])
+    with pytest.raises(ModelSpecError, match="backfill"):
+        d.exact_oc([0.1, 0.2, 0.3, 0.4])
+    # without backfill the exact OC is BOIN's
+    off = BackfillBOIN(3, 0.3, n_cohorts=3)
+    np.testing.assert_allclose(off.exact_oc([0.1, 0.3, 0.5]).selection,
+                               BOIN(3, 0.3, n_cohorts=3).exact_oc([0.1, 0.3, 0.5]).selection,
+                               rtol=0, atol=0)
