@@ -283,6 +283,10 @@ class TiteBOIN(BOIN):
             return Decision("stay", dec.current_dose, dec.current_dose,
                             "maximum sample size enrolled: wait for the pending participants, "
                             "then select the MTD", nums)
+        if dec.action == "stop" and dec.mtd is not None and any_pending:
+            # select on evaluable participants only (pending ones are not counted)
+            return Decision(dec.action, None, dec.current_dose, dec.rule, dec.numbers,
+                            BOIN.select_mtd(self, st))
         return dec
 
     def select_mtd(self, state: TrialState | TiteState) -> int | None:  # type: ignore[override]

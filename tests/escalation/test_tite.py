@@ -134,3 +134,14 @@ def test_slow_accrual_equals_boin_trial_by_trial():
     # fast accrual: shorter trials than slow accrual on the same seeds
     fast = tite._tite_chunk((des, p, 3, 0, T, 3.0, 1.0))
     assert fast["duration"].mean() < 0.5 * res["duration"].mean()
+
+
+def test_early_stop_selects_on_evaluable_participants():
+    # 9 at dose 2 complete (n_earlystop 9) and 3 pending at dose 3 (after a de-escalation)
+    st = TrialState(3, [0] * 3 + [1] * 9 + [2] * 3, [0] * 3 + [1, 1] + [0] * 7 + [0] * 3,
+                    pending=[0] * 12 + [1] * 3, current=1)
+    des = TiteBOIN(3, 0.3, n_earlystop=9)
+    d = des.decide(TiteState(st, [40.0] * 12 + [3.0] * 3, 28.0))
+    assert d.action == "stop" and "n_earlystop" in d.rule
+    from carkinetics.escalation.boin import boin_select_mtd
+    assert d.mtd == boin_select_mtd([3, 9, 0], [0, 2, 0], 0.3)[0] == 1
