@@ -378,6 +378,15 @@ class BOIN(Design):
             mtd = self.select_mtd(state)
             return Decision("stop", None, d, rule + "; maximum sample size reached: select the "
                             "MTD", nums, mtd)
+        if elim[nxt]:
+            # A dose can be eliminated by participants at a LOWER dose than the current one
+            # (e.g. backfill): never recommend an eliminated dose.
+            ok = np.flatnonzero(~elim)
+            if ok.size == 0:
+                return Decision("stop", None, d, rule + "; every dose eliminated: stop, no MTD",
+                                nums)
+            nxt = int(ok[-1])
+            rule += f"; dose {d + 1} is eliminated: go to dose {nxt + 1}"
         action = "escalate" if nxt > d else "deescalate" if nxt < d else "stay"
         pend = int(state.n_pending[d:].sum())
         if action == "escalate" and pend:

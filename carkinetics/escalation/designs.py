@@ -10,7 +10,7 @@ from carkinetics.exceptions import ModelSpecError
 
 __all__ = ["make_design", "DESIGNS"]
 
-DESIGNS = ("3+3", "boin", "crm", "exposure")
+DESIGNS = ("3+3", "boin", "crm", "exposure", "tite-boin", "boin-backfill")
 
 
 def make_design(name: str, n_doses: int, target: float = 0.3, **options: Any) -> Design:
@@ -18,7 +18,7 @@ def make_design(name: str, n_doses: int, target: float = 0.3, **options: Any) ->
 
     Parameters
     ----------
-    name : {"3+3", "boin", "crm", "exposure"}
+    name : {"3+3", "boin", "crm", "exposure", "tite-boin", "boin-backfill"}
     n_doses : int
     target : float, default 0.3
     **options
@@ -41,6 +41,10 @@ def make_design(name: str, n_doses: int, target: float = 0.3, **options: Any) ->
         from carkinetics.escalation.threeplusthree import ThreePlusThree as cls
     elif name == "boin":
         from carkinetics.escalation.boin import BOIN as cls
+    elif name == "tite-boin":
+        from carkinetics.escalation.tite import TiteBOIN as cls
+    elif name == "boin-backfill":
+        from carkinetics.escalation.backfill import BackfillBOIN as cls
     elif name == "crm":
         from carkinetics.escalation.crm import CRM as cls
     else:
@@ -53,6 +57,10 @@ def make_design(name: str, n_doses: int, target: float = 0.3, **options: Any) ->
             raise ModelSpecError("design 'exposure': carkinetics.escalation.exposure has no "
                                  "make_design(n_doses, target, **options) entry point.")
         return exposure.make_design(n_doses, target, **options)
-    params = inspect.signature(cls.__init__).parameters
+    params = dict(inspect.signature(cls.__init__).parameters)
+    if name in ("tite-boin", "boin-backfill"):  # BOIN options pass through **boin_options
+        from carkinetics.escalation.boin import BOIN
+        params.update(inspect.signature(BOIN.__init__).parameters)
+        params.pop("titration", None)
     kw = {k: v for k, v in options.items() if k in params and v is not None}
     return cls(n_doses, target=target, **kw)

@@ -69,6 +69,10 @@ def simulate_oc(design: Design, true_tox: Any = None, *, n_trials: int | None = 
     -------
     OCResult
     """
+    if getattr(design, "calendar_time", False):
+        raise ModelSpecError(f"design {design.name!r} needs staggered accrual in calendar "
+                             "time: use its own simulator (carkinetics.escalation.tite."
+                             "simulate_tite_oc).")
     if true_tox is None and pool is None:
         raise ModelSpecError("give true_tox (per-dose DLT probabilities) or pool (pre-drawn "
                              "participants; true_tox then only labels overdosing).")
