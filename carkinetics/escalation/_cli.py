@@ -10,7 +10,7 @@ import typer
 
 __all__ = ["register"]
 
-_DESIGNS = ("3+3", "boin", "crm", "exposure")
+_DESIGNS = ("3+3", "boin", "crm", "exposure", "tite-boin", "boin-backfill")
 
 
 def _design_opt(value: str) -> str:
@@ -213,6 +213,16 @@ def register(app: typer.Typer, fail) -> None:
             "n-virtual / n-sets participants each.")] = 50,
         metric: Annotated[str, typer.Option(
             "--metric", help="Exposure of the exposure design: cmax or auc_0_28.")] = "cmax",
+        backfill_size: Annotated[int, typer.Option(
+            "--backfill-size", min=0, help="boin-backfill: participants per backfill cohort "
+            "enrolled with each main cohort.")] = 3,
+        backfill_cap: Annotated[int, typer.Option(
+            "--backfill-cap", min=0, help="boin-backfill: most participants per dose.")] = 12,
+        accrual_rate: Annotated[float | None, typer.Option(
+            "--accrual-rate", help="tite-boin: participants per day (staggered accrual).")
+        ] = None,
+        window: Annotated[float, typer.Option(
+            "--window", help="tite-boin: DLT window, days.")] = 28.0,
     ) -> None:
         """Operating characteristics of a design for given true DLT probabilities."""
         from carkinetics.escalation.designs import make_design
@@ -251,11 +261,21 @@ def register(app: typer.Typer, fail) -> None:
             d = make_design(design, len(p), target, cohort_size=cohort_size,
                             n_cohorts=n_cohorts, n_earlystop=n_earlystop, convention=convention,
                             model=model, skeleton=sk, cutoff=cutoff, extrasafe=extrasafe,
-                            titration=titration, bound_mtd=bound_mtd, dose_exposure=dex)
+                            titration=titration, bound_mtd=bound_mtd, dose_exposure=dex,
+                            backfill_size=backfill_size, backfill_cap=backfill_cap)
             if exact:
                 if not hasattr(d, "exact_oc"):
                     fail(f"--exact is not available for design {design!r}.")
                 res = d.exact_oc(p)
+            elif design == "tite-boin":
+                from carkinetics.escalation.tite import simulate_tite_oc
+
+                if accrual_rate is None or not accrual_rate > 0:
+                    fail("--design tite-boin needs --accrual-rate (participants per day, "
+                         "> 0).")
+                res = simulate_tite_oc(d, p, n_trials=n_trials, seed=seed,
+                                       accrual_rate=accrual_rate, window=window,
+                                       workers=workers)
             else:
                 res = simulate_oc(d, p, n_trials=n_trials, seed=seed, workers=workers,
                                   progress=False)
@@ -264,8 +284,12 @@ def register(app: typer.Typer, fail) -> None:
         obj = res.to_dict()
         obj.update({"target": target, "seed": seed, "workers": workers,
                     "cohort_size": d.cohort_size, "n_cohorts": d.n_cohorts})
-        if design == "boin":
+        if design in ("boin", "boin-backfill", "tite-boin"):
             obj["n_earlystop"] = n_earlystop
+        if design == "boin-backfill":
+            obj.update(backfill_size=backfill_size, backfill_cap=backfill_cap)
+        if design == "tite-boin":
+            obj.update(accrual_rate=accrual_rate, window=window)
         if design == "3+3":
             obj["convention"] = d.convention
         if vinfo is not None:
@@ -329,6 +353,10 @@ def register(app: typer.Typer, fail) -> None:
         interval, P(exceeding --cmax-limit/--auc-limit)). An optional ``exposure`` column of
         the state (e.g. observed Cmax) is used by the exposure design.
         """
+        if design == "tite-boin":
+            fail("escalate --design tite-boin needs each pending participant's follow-up "
+                 "time, which the state file does not carry yet: use the Python API "
+                 "(carkinetics.escalation.tite.TiteState and TiteBOIN.decide).")
         import numpy as np
         import pandas as pd
 

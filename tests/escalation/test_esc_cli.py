@@ -107,3 +107,35 @@ def test_escalate_bad_state_exit_1(tmp_path):
     assert "dose level 7 is not in the design" in r.stderr
     assert "inside the DLT window" in r.stderr
     assert not (tmp_path / "d.json").exists()
+
+
+def test_oc_tite_boin_and_backfill(tmp_path):
+    """The CLI runs TITE-BOIN (staggered accrual) and BOIN with backfill; backfill of size
+    0 gives BOIN's OC exactly, and TITE-BOIN with near-zero accrual gives BOIN's selection."""
+    tox = "0.05,0.15,0.30,0.50"
+    common = ("--true-tox", tox, "--n-cohorts", 6, "--n-trials", 300, "--seed", 11)
+    res = {}
+    for name, extra in (("boin", ()), ("bf0", ("--backfill-size", 0)),
+                        ("bf3", ("--backfill-size", 3)),
+                        ("tite_slow", ("--accrual-rate", 1e-7)),
+                        ("tite_fast", ("--accrual-rate", 0.2))):
+        design = {"boin": "boin", "bf0": "boin-backfill", "bf3": "boin-backfill"}.get(
+            name, "tite-boin")
+        out = tmp_path / f"{name}.json"
+        r = run("oc", "--design", design, *common, *extra, "--out", out)
+        assert r.returncode == 0, r.stderr
+        res[name] = json.loads(out.read_text())
+        assert sum(res[name]["selection_pct"]) + res[name]["stop_pct"] == pytest.approx(100)
+    assert res["bf0"]["selection_pct"] == res["boin"]["selection_pct"]
+    assert res["bf0"]["mean_patients"] == res["boin"]["mean_patients"]
+    assert sum(res["bf3"]["mean_patients"][:2]) > sum(res["boin"]["mean_patients"][:2]) + 2
+    assert res["tite_slow"]["selection_pct"] == pytest.approx(res["boin"]["selection_pct"])
+    assert res["tite_fast"]["accrual_rate"] == 0.2
+    r = run("oc", "--design", "tite-boin", *common, "--out", tmp_path / "x.json")
+    assert r.returncode == 1 and "accrual-rate" in r.stderr
+    state = tmp_path / "state.csv"
+    pd.DataFrame({"id": [1, 2, 3], "dose_level": [1, 1, 1], "delivered_dose": [np.nan] * 3,
+                  "dlt": [0, 0, 0], "in_window": [0, 0, 0]}).to_csv(state, index=False)
+    r = run("escalate", state, "--design", "tite-boin", "--n-doses", 4, "--out",
+            tmp_path / "d.json")
+    assert r.returncode == 1 and "follow-up" in r.stderr
