@@ -13,6 +13,24 @@ __all__ = ["register"]
 _DESIGNS = ("3+3", "boin", "crm", "exposure", "tite-boin", "boin-backfill")
 
 
+# options shared by `oc` and `escalate` (the dose -> exposure source)
+_PopulationOpt = Annotated[Path | None, typer.Option(
+    "--population", help="Output folder of 'carkinetics popfit' (population.csv: "
+    "estimates and SEs): dose -> exposure relation from virtual participants.")]
+_CKParamsOpt = Annotated[Path | None, typer.Option(
+    "--ck-params", help="CSV parameter,value of typical CK values (kinetic "
+    "parameters, dose_exp, optional omega(p)); no parameter uncertainty.")]
+_CKModelOpt = Annotated[str | None, typer.Option(
+    "--ck-model", help="Kinetic model of the CK values (default: summary.json's, "
+    "else piecewise).")]
+_NVirtualOpt = Annotated[int, typer.Option("--n-virtual", min=1, help="Virtual participants.")]
+_NSetsOpt = Annotated[int, typer.Option(
+    "--n-sets", min=1, help="Parameter sets drawn from the SEs (uncertainty); "
+    "n-virtual / n-sets participants each.")]
+_MetricOpt = Annotated[str, typer.Option(
+    "--metric", help="Exposure of the exposure design: cmax or auc_0_28.")]
+
+
 def _design_opt(value: str) -> str:
     if value not in _DESIGNS:
         from carkinetics._validation import closest
@@ -196,23 +214,12 @@ def register(app: typer.Typer, fail) -> None:
         doses: Annotated[str | None, typer.Option(
             "--doses", help="Dose per level (cells/kg), comma-separated (with --population "
             "or --ck-params).")] = None,
-        population: Annotated[Path | None, typer.Option(
-            "--population", help="Output folder of 'carkinetics popfit' (population.csv: "
-            "estimates and SEs): dose -> exposure relation from virtual participants.")
-        ] = None,
-        ck_params: Annotated[Path | None, typer.Option(
-            "--ck-params", help="CSV parameter,value of typical CK values (kinetic "
-            "parameters, dose_exp, optional omega(p)); no parameter uncertainty.")] = None,
-        ck_model: Annotated[str | None, typer.Option(
-            "--ck-model", help="Kinetic model of the CK values (default: summary.json's, "
-            "else piecewise).")] = None,
-        n_virtual: Annotated[int, typer.Option("--n-virtual", min=1,
-                                               help="Virtual participants.")] = 1000,
-        n_sets: Annotated[int, typer.Option(
-            "--n-sets", min=1, help="Parameter sets drawn from the SEs (uncertainty); "
-            "n-virtual / n-sets participants each.")] = 50,
-        metric: Annotated[str, typer.Option(
-            "--metric", help="Exposure of the exposure design: cmax or auc_0_28.")] = "cmax",
+        population: _PopulationOpt = None,
+        ck_params: _CKParamsOpt = None,
+        ck_model: _CKModelOpt = None,
+        n_virtual: _NVirtualOpt = 1000,
+        n_sets: _NSetsOpt = 50,
+        metric: _MetricOpt = "cmax",
         backfill_size: Annotated[int, typer.Option(
             "--backfill-size", min=0, help="boin-backfill: participants per backfill cohort "
             "enrolled with each main cohort.")] = 3,
@@ -321,23 +328,12 @@ def register(app: typer.Typer, fail) -> None:
         convention: Annotated[str, typer.Option("--convention")] = "expanded",
         model: Annotated[str, typer.Option("--model")] = "empiric",
         skeleton: Annotated[str | None, typer.Option("--skeleton")] = None,
-        population: Annotated[Path | None, typer.Option(
-            "--population", help="Output folder of 'carkinetics popfit' (population.csv: "
-            "estimates and SEs): dose -> exposure relation from virtual participants.")
-        ] = None,
-        ck_params: Annotated[Path | None, typer.Option(
-            "--ck-params", help="CSV parameter,value of typical CK values (kinetic "
-            "parameters, dose_exp, optional omega(p)); no parameter uncertainty.")] = None,
-        ck_model: Annotated[str | None, typer.Option(
-            "--ck-model", help="Kinetic model of the CK values (default: summary.json's, "
-            "else piecewise).")] = None,
-        n_virtual: Annotated[int, typer.Option("--n-virtual", min=1,
-                                               help="Virtual participants.")] = 1000,
-        n_sets: Annotated[int, typer.Option(
-            "--n-sets", min=1, help="Parameter sets drawn from the SEs (uncertainty); "
-            "n-virtual / n-sets participants each.")] = 50,
-        metric: Annotated[str, typer.Option(
-            "--metric", help="Exposure of the exposure design: cmax or auc_0_28.")] = "cmax",
+        population: _PopulationOpt = None,
+        ck_params: _CKParamsOpt = None,
+        ck_model: _CKModelOpt = None,
+        n_virtual: _NVirtualOpt = 1000,
+        n_sets: _NSetsOpt = 50,
+        metric: _MetricOpt = "cmax",
         seed: Annotated[int, typer.Option("--seed", help="Root seed of the virtual "
                                           "participants.")] = _VIRTUAL_SEED,
         cmax_limit: Annotated[float | None, typer.Option(

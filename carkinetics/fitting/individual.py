@@ -341,7 +341,8 @@ def fit_setups(setups: Sequence[Setup], *, profile: bool | Sequence[str] = False
             "optimizer_message": _opt_message(res, bool(lm_ok[u]), int(lm.n_iter[best[u]])),
             "newton_decrement": decrement, "ci_level": ci_level, "z": z,
             "optimizer": ("batched LM multistart, lmfit.leastsq polish" if res is not None
-                          else "batched LM multistart (converged; no lmfit polish needed)"),
+                          else "batched LM multistart (converged; no lmfit polish needed)"
+                          if lm_ok[u] else "batched LM multistart (no lmfit polish)"),
             "n_stacked": n_u,
         }
         tables = Tables(prob=prob, model=prob.model, unit=prob.unit, x_hat=x_hat[u],
@@ -362,11 +363,12 @@ def fit_setups(setups: Sequence[Setup], *, profile: bool | Sequence[str] = False
     return out
 
 
-def _opt_message(res: Any, lm_ok: bool, n_iter: int) -> str:
+def _opt_message(res: Any, lm_ok: bool, n_iter: int | None = None) -> str:
     if res is not None:
         return f"lmfit: {res.message}"
-    return (f"batched LM converged in {n_iter} iterations" if lm_ok
-            else f"batched LM stopped after {n_iter} iterations without converging")
+    its = "" if n_iter is None else f" {'in' if lm_ok else 'after'} {n_iter} iterations"
+    return (f"batched LM converged{its}" if lm_ok
+            else f"batched LM stopped{its} without converging")
 
 
 def _flags(prob: Problem, n_obs: int, x_hat: np.ndarray, at_bound: np.ndarray,
@@ -401,9 +403,8 @@ def _flags(prob: Problem, n_obs: int, x_hat: np.ndarray, at_bound: np.ndarray,
             f"{infos[i].name} at its {'lower' if at_lo[i] else 'upper'} bound"
             for i in np.flatnonzero(at_bound))))
     if not converged:
-        flags.append(("not_converged", f"{_opt_message(res, lm_ok, -1)}; Newton decrement "
-                      f"{decrement:.3g}".replace(" after -1 iterations", "")
-                      .replace(" in -1 iterations", "")))
+        flags.append(("not_converged", f"{_opt_message(res, lm_ok)}; Newton decrement "
+                      f"{decrement:.3g}"))
     if n_obs < n_free:
         flags.append(("n_obs_lt_n_par", f"{n_obs} observation(s) for {n_free} parameters"))
     if not cov_ok and (prob.free & ~at_bound).any():

@@ -48,6 +48,7 @@ from carkinetics.pd import (
     bcell_events,
     ig_events,
 )
+from carkinetics.simulate.trial import _round_sig
 
 __all__ = ["PDPopulation", "simulate_pd", "trial_pd_system", "PD_ENDPOINTS"]
 
@@ -112,16 +113,6 @@ class PDPopulation:
         "cd19_b": 1.0, "igg": 0.3, "iga": 0.07, "igm": 0.05, "c3": 0.05, "c4": 0.02,
         "anti_dsdna": 10.0, "ana": 40.0, "anti_ro_ssa": 5.0, "rf": 10.0, "anti_topo1": 5.0,
         "anti_rnap3": 5.0})
-
-
-def _round_sig(x: np.ndarray, digits: int = 3) -> np.ndarray:
-    x = np.asarray(x, dtype=float)
-    out = x.copy()
-    pos = np.isfinite(x) & (x > 0)
-    mag = np.floor(np.log10(x[pos]))
-    scale = 10.0 ** (digits - 1 - mag)
-    out[pos] = np.round(x[pos] * scale) / scale
-    return out
 
 
 def _draw(rng: np.random.Generator, system: CKPDSystem, pop: PDPopulation,
@@ -206,7 +197,7 @@ def simulate_pd(data: pd.DataFrame, participants: Sequence[Mapping[str, Any]], s
             if not tt.size:
                 continue
             true = sim.at(ep, tt)[i]
-            value = _round_sig(true * np.exp(rng.normal(0.0, pop.sigma[ep], tt.size)))
+            value = _round_sig(true * np.exp(rng.normal(0.0, pop.sigma[ep], tt.size)), 3)
             lloq = pop.lloq[ep]
             cens = (value < lloq).astype(int)
             frames.append(pd.DataFrame({
