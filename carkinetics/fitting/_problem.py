@@ -236,13 +236,13 @@ class Problem:
         self.scale_row = self.scale_col[self.assay]
         self.sig_row = self.sig_col[:, self.assay]
         self._has_scale = bool((self.scale_col >= 0).any())
-        self._triu = np.triu_indices(self.p)
-        self._diag_pos = np.flatnonzero(self._triu[0] == self._triu[1])
+        self._triu, self._diag_pos = _triu(self.p)
         # assays sharing one ErrorModel are evaluated in one loglik_obs call
         groups: dict[ErrorModel, list[int]] = {}
         for k, a in enumerate(self.assays):
             groups.setdefault(a.error, []).append(k)
-        self.groups = [(em, np.isin(self.assay, ks)) for em, ks in groups.items()]
+        self.groups = [(em, np.ones(self.n, dtype=bool) if len(groups) == 1
+                        else np.isin(self.assay, ks)) for em, ks in groups.items()]
         # the common case (log-normal error, M1/M3, no interval limits) goes straight to the
         # row kernel that loglik_obs itself uses for it, with its analytic channel
         # derivatives; other cases call loglik_obs with finite-difference channels
@@ -616,6 +616,15 @@ class Problem:
                 step: float = 1e-4) -> tuple[NDArray[np.float64], NDArray[np.float64], float]:
         """Hessian, gradient and best coordinate-step OFV change at one ``x`` (unit 0)."""
         return self.hessians(x[None, :], free[None, :], step=step)[0]
+
+
+@functools.lru_cache(maxsize=16)
+def _triu(p: int) -> tuple[tuple[NDArray[np.int64], NDArray[np.int64]], NDArray[np.int64]]:
+    """Upper-triangle indices of a (p, p) matrix and the positions of its diagonal."""
+    iu, ju = np.triu_indices(p)
+    for a in (iu, ju):
+        a.flags.writeable = False
+    return (iu, ju), np.flatnonzero(iu == ju)
 
 
 def _piecewise_jac_core(tt, nat):
