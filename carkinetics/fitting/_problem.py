@@ -1,17 +1,23 @@
 """The fit problem of one participant: its rows, its parameters and a batched objective.
 
 Internal module. :class:`Problem` evaluates the objective ``OFV = -2 sum(ll)`` for a *batch*
-of parameter vectors at once (shape ``(B, p)``, internal = transformed scale), because the
-one likelihood, :func:`carkinetics.observation.loglik_obs`, costs a fixed ~0.5 ms per call
-whatever the number of rows: one call serves every start of a multi-start, every point of
-a Hessian or of a profile.
+of parameter vectors at once (shape ``(B, p)``, internal = transformed scale), because each
+likelihood evaluation costs a fixed numpy overhead whatever the number of rows: one call
+serves every start of a multi-start, every point of a Hessian or of a profile.
+
+Likelihood. Rows whose error model is ``log_additive`` under M1/M3 without interval limits
+(the common case) go to the row kernel
+:func:`carkinetics.observation._normal.censored_normal_terms`, the same code that
+:func:`~carkinetics.observation.loglik_obs` runs for that case; every other case calls
+:func:`~carkinetics.observation.loglik_obs` itself. No second likelihood is
+written anywhere.
 
 Derivatives. Each row's log-likelihood depends on the parameters only through its mean on
 the log scale, ``mu_i = log f(t_i) + log_scale[assay_i]``, and its assay's log sigma(s). The
-row-wise first and second derivatives in these *channels* come from central differences of
-``loglik_obs`` itself (the perturbed copies ride along in the same call, so no second
-likelihood is written anywhere), and ``d mu / d theta`` comes from the model: analytic for
-``piecewise`` (closed form in log space), numerical (one batched ``log_predict``) otherwise.
+row-wise first and second derivatives in these *channels* are analytic in the kernel's case
+and otherwise central differences of ``loglik_obs`` (the perturbed copies ride along in the
+same call); ``d mu / d theta`` comes from the model: analytic for ``piecewise`` (closed form
+in log space, computed with the level), numerical (one batched ``log_predict``) otherwise.
 """
 
 from __future__ import annotations

@@ -10,9 +10,10 @@ sigma``,
 
 :func:`lognormal_channel_derivatives` returns the first and second derivatives of ``ll`` in
 ``mu`` and in ``log sigma`` (the channels of the fitting code), using the inverse Mills
-ratio ``lambda(w) = phi(w) / Phi(w)`` evaluated in log space. The log-likelihood itself is
-still :func:`~carkinetics.observation.loglik_obs`; tests compare these derivatives with
-finite differences of it.
+ratio ``lambda(w) = phi(w) / Phi(w)`` evaluated in log space. They come from the row kernel
+that :func:`~carkinetics.observation.loglik_obs` uses for this case
+(:mod:`carkinetics.observation._normal`); tests compare them with finite differences of
+:func:`~carkinetics.observation.loglik_obs`.
 """
 
 from __future__ import annotations
