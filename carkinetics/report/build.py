@@ -298,13 +298,15 @@ def _fit_blocks(fit: Path, data: pd.DataFrame) -> list:
     p = _participants(data)[["id", "dose_level"]]
     par = par.merge(p, on="id", how="left", suffixes=("_fit", ""))
     par = par[par["kind"] == "kinetic"] if "kind" in par else par
-    piv = par.pivot_table(index="parameter", columns="dose_level", values="estimate",
+    index = ["endpoint", "parameter"] if "endpoint" in par and \
+        par["endpoint"].nunique() > 1 else "parameter"
+    piv = par.pivot_table(index=index, columns="dose_level", values="estimate",
                           aggfunc="median", sort=False)
     piv.columns = [f"DL{c} median" for c in piv.columns]
     unit = par.groupby("parameter", sort=False)["unit"].first() if "unit" in par else None
     tab = piv.reset_index()
     if unit is not None:
-        tab.insert(1, "unit", tab["parameter"].map(unit))
+        tab.insert(tab.columns.get_loc("parameter") + 1, "unit", tab["parameter"].map(unit))
     tab.insert(len(tab.columns), "participants", tab["parameter"].map(
         par.groupby("parameter")["id"].nunique()))
     blocks.append(Table.from_frame("tab-fit-parameters", "Individual kinetic parameter "
@@ -345,6 +347,10 @@ def _nca_blocks(nca_file: Path, data: pd.DataFrame) -> list:
     tab = summ[[c for c in cols if c in summ]].rename(columns={
         "dose_level": "dose level", "geomean": "geometric mean", "geocv_pct": "geo CV%"})
     blocks: list = [Table.from_frame("tab-nca", "NCA parameters by dose level", tab)]
+    if "dose" not in wide:
+        blocks.append(Text(f"{nca_file} has no dose column: no dose-proportionality "
+                           "analysis."))
+        return blocks
     dp = dose_proportionality(wide)
     keep = [c for c in ("endpoint", "parameter", "n", "n_doses", "b", "ci_low", "ci_high",
                         "level", "smith_low", "smith_high", "proportional") if c in dp]
@@ -355,10 +361,8 @@ def _nca_blocks(nca_file: Path, data: pd.DataFrame) -> list:
         "tab-dose-proportionality", "Dose proportionality: power model "
         "log(P) = a + b log(dose); dose-proportional when the CI of b lies in the "
         "range (Smith et al. 2000)", dp))
-    if "dose" in wide:
-        fig = plot_nca_by_dose(wide, parameters=[q for q in ("CMAX", "AUCINT_0_28")
-                                                 if q in wide])
-        blocks.append(_figure_block(fig, "fig-exposure-dose", "NCA exposure against dose "
+    fig = plot_nca_by_dose(wide, parameters=[q for q in ("CMAX", "AUCINT_0_28") if q in wide])
+    blocks.append(_figure_block(fig, "fig-exposure-dose", "NCA exposure against dose "
                                     "(log-log) with the power-model fit."))
     return blocks
 
@@ -420,10 +424,10 @@ def _pd(data: pd.DataFrame, pd_dir: Path | None) -> Section:
     blocks: list = []
     p = _participants(data).set_index("id")["dose_level"]
     df = data.copy()
-    if "visit" not in df:
-        from carkinetics.data.visits import assign_visits
+    if "visit" not in df:  # nearest protocol visit whose window contains the time
+        from carkinetics.data.visits import ALL_VISITS, assign_visits
 
-        df = assign_visits(df)
+        df["visit"] = assign_visits(df["time"], visits=ALL_VISITS)
     df = df[df["visit"].notna() & (df["visit"].astype(str) != "")]
     df["dose_level"] = df["id"].map(p)
     absent = []
