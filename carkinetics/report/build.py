@@ -614,6 +614,9 @@ def _escalation(path: Path | None) -> Section:
     tab["DLT"] = per["dlt"]
     tab["pending"] = per["pending"]
     tab["P(DLT) design estimate"] = per["p_dlt"] if "p_dlt" in per else None
+    if "p_dlt_lower" in per and per["p_dlt_lower"].notna().any():
+        tab["P(DLT) 90% interval low"] = per["p_dlt_lower"]
+        tab["P(DLT) 90% interval high"] = per["p_dlt_upper"]
     tab["observed DLT rate"] = per["dlt"] / per["n"].where(per["n"] > 0)
     tab["95% CI low"] = lo
     tab["95% CI high"] = hi
