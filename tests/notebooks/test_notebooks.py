@@ -2,7 +2,8 @@
 
 Each notebook is executed with nbclient in a fresh ``python3`` kernel whose working directory
 is ``notebooks/`` and whose ``PYTHONPATH`` starts with this checkout (so the kernel imports the
-``carkinetics`` under test, not another installed copy). A cell that raises -- including the
+``carkinetics`` under test, not another installed copy); figures are rendered by the
+(headless) inline backend. A cell that raises -- including the
 ``assert`` sanity checks inside the notebooks (convergence, BLQ fraction, bias of M1 vs M3,
 operating characteristics...) -- fails the test; so does any warning printed to stderr.
 """
@@ -53,7 +54,9 @@ def _kernel_env() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
         [str(ROOT)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
-    env["MPLBACKEND"] = "Agg"
+    # the inline backend (headless) renders every displayed figure to PNG, so that drawing
+    # problems (e.g. a log axis without positive values) surface as errors or warnings
+    env["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
     env.pop("PYTHONWARNINGS", None)
     return env
 
@@ -75,3 +78,9 @@ def test_notebook_runs(path):
     assert f"from {ROOT / 'carkinetics'}" in stdout
     assert "Warning" not in stderr and "Traceback" not in stderr, stderr[-2000:]
     assert FINAL_MARKERS[path.name] in stdout
+    # every figure shown with the notebooks' show(fig) helper was rendered
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    n_show = sum(line.lstrip().startswith("show(") for c in code
+                 for line in c.source.splitlines())
+    n_png = sum("image/png" in o.get("data", {}) for c in code for o in c.outputs)
+    assert n_show >= 1 and n_png == n_show, (n_png, n_show)
