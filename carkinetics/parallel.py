@@ -28,6 +28,7 @@ operating characteristics and virtual trials all go through them. The contract:
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import math
 import multiprocessing
@@ -46,7 +47,7 @@ from carkinetics._validation import closest
 from carkinetics.exceptions import ModelSpecError
 
 __all__ = ["UnitFailure", "map_units", "iter_units", "default_workers", "SCHEDULERS",
-           "scheduler_workers"]
+           "scheduler_workers", "shutdown_workers"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -266,10 +267,33 @@ class _Worker:
         self.conn.close()
 
 
+#: Idle local workers kept between calls (a spawn worker takes seconds to import the package).
+_IDLE: list[_Worker] = []
+
+
+def shutdown_workers() -> None:
+    """Stop the idle local worker processes kept for the next :func:`map_units` call."""
+    while _IDLE:
+        _IDLE.pop().close(graceful=True)
+
+
+atexit.register(shutdown_workers)
+
+
 def _process_run(fn, tasks, retries, tick, counts, workers):
-    """Local spawn processes, one task in flight per worker (see the executor contract)."""
+    """Local spawn processes, one task in flight per worker (see the executor contract).
+
+    Workers left idle by the previous call are reused (they hold no state between units
+    beyond imported modules); new ones start as needed.
+    """
     ctx = multiprocessing.get_context("spawn")
     pool: list[_Worker] = []
+    while _IDLE and len(pool) < workers:
+        w = _IDLE.pop()
+        if w.proc.is_alive():
+            pool.append(w)
+        else:
+            w.close(graceful=False)
     queue: deque = deque()
     source = iter(tasks)
     exhausted = False
@@ -325,7 +349,10 @@ def _process_run(fn, tasks, retries, tick, counts, workers):
         clean = True
     finally:
         for w in pool:
-            w.close(graceful=clean)
+            if clean and w.proc.is_alive() and w.task is None:
+                _IDLE.append(w)
+            else:
+                w.close(graceful=False)
 
 
 def _dask_run(fn, tasks, retries, tick, counts, client, in_flight):
@@ -334,11 +361,22 @@ def _dask_run(fn, tasks, retries, tick, counts, client, in_flight):
     queue: deque = deque()
     source = iter(tasks)
     info: dict[Any, tuple] = {}
-    ac = distributed.as_completed()
+    ac = distributed.as_completed(loop=client.loop)
 
     def top_up() -> None:
+        # After a death, the retries run one at a time with nothing else in flight, so that a
+        # unit that kills its worker again is identified (dask fails every task the dead
+        # worker held).
         while len(info) < in_flight:
-            task = queue.popleft() if queue else next(source, None)
+            if queue:
+                if info:
+                    return
+                task = queue.popleft()
+                fut = client.submit(_run_chunk, fn, task[1], task[2], retries, pure=False)
+                info[fut] = task
+                ac.add(fut)
+                return
+            task = next(source, None)
             if task is None:
                 return
             fut = client.submit(_run_chunk, fn, task[1], task[2], retries, pure=False)
@@ -379,7 +417,7 @@ def _dask_client(scheduler: Any, workers: int):
             with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
                 cluster = distributed.LocalCluster(
                     n_workers=workers, threads_per_worker=1, processes=True,
-                    dashboard_address=None, silence_logs=40)
+                    host="127.0.0.1", dashboard_address="127.0.0.1:0", silence_logs=40)
             client = distributed.Client(cluster, set_as_default=False)
         else:
             cluster = None
