@@ -113,6 +113,8 @@ class UnitStore:
             self.runs = list(stored.get("runs", []))
         else:
             self.clear()
+        for tmp in self.path.glob(".chunk-*.tmp*"):  # left by a run killed while writing
+            tmp.unlink(missing_ok=True)
         self.job = {k: job.get(k) for k in ("fn", "chunksize", "n", "fingerprint")}
         self.job["version"] = _VERSION
         self.write_manifest()

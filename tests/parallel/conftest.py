@@ -1,21 +1,6 @@
-"""Fixtures of the executor tests: a store key in a temporary folder, one LocalCluster."""
-
-import os
+"""Fixtures of the executor tests: one LocalCluster for the session."""
 
 import pytest
-
-
-@pytest.fixture(autouse=True, scope="session")
-def _store_key(tmp_path_factory):
-    """Sign resume stores with a throw-away key (never the user's ~/.config)."""
-    key = tmp_path_factory.mktemp("key") / "store.key"
-    old = os.environ.get("CARKINETICS_STORE_KEY_FILE")
-    os.environ["CARKINETICS_STORE_KEY_FILE"] = str(key)
-    yield key
-    if old is None:
-        os.environ.pop("CARKINETICS_STORE_KEY_FILE", None)
-    else:
-        os.environ["CARKINETICS_STORE_KEY_FILE"] = old
 
 
 @pytest.fixture(scope="session")
