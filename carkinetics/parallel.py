@@ -246,13 +246,25 @@ def _worker_main(conn) -> None:  # pragma: no cover  (runs in the worker process
             conn.send(safe)
 
 
+#: Thread pools of native libraries in a worker: one thread each (the workers are the
+#: parallelism; more would oversubscribe the cores). Set only where the user has not.
+_WORKER_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+               "VECLIB_MAXIMUM_THREADS": "1", "NUMEXPR_NUM_THREADS": "1"}
+
+
 class _Worker:
-    """One local spawn worker process and its pipe."""
+    """One local spawn worker process and its pipe (it exits when the pipe closes)."""
 
     def __init__(self, ctx) -> None:
         self.conn, child = ctx.Pipe(duplex=True)
         self.proc = ctx.Process(target=_worker_main, args=(child,), daemon=True)
-        self.proc.start()
+        added = {k: v for k, v in _WORKER_ENV.items() if k not in os.environ}
+        os.environ.update(added)  # inherited by the spawned interpreter
+        try:
+            self.proc.start()
+        finally:
+            for k in added:
+                os.environ.pop(k, None)
         child.close()
         self.task: tuple | None = None
 
@@ -417,7 +429,7 @@ def _dask_client(scheduler: Any, workers: int):
             with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
                 cluster = distributed.LocalCluster(
                     n_workers=workers, threads_per_worker=1, processes=True,
-                    host="127.0.0.1", dashboard_address="127.0.0.1:0", silence_logs=40)
+                    host="127.0.0.1", dashboard_address="127.0.0.1:0", silence_logs=50)
             client = distributed.Client(cluster, set_as_default=False)
         else:
             cluster = None

@@ -15,7 +15,7 @@ def dask_address():
     with _quiet(), dask.config.set({"distributed.scheduler.allowed-failures": 0}):
         cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                            dashboard_address="127.0.0.1:0", host="127.0.0.1",
-                                           silence_logs=40)
+                                           silence_logs=50)
     yield cluster.scheduler_address
     with _quiet():
         cluster.close()
