@@ -11,8 +11,9 @@ Three jobs, each run through :func:`carkinetics.parallel.map_units` on every bac
   into a consumer that keeps only running sums, against ``map_units`` (which returns the
   list): peak of Python allocations in the calling process (tracemalloc).
 
-Backends: ``in-process`` (1 worker, the baseline of the ratios), ``processes`` with 2
-workers, and a LocalCluster of 2 processes x 1 thread (``tcp://`` address). The local pool
+Backends: ``processes`` with 1 worker (the baseline of the ratios) and with 2 workers, and a
+LocalCluster of 2 processes x 1 thread (``tcp://`` address); every worker runs native thread
+pools (BLAS, OpenMP) single-threaded, so the ratios measure the executor's scaling. The local pool
 and the cluster are started and warmed (packages imported) before timing; their start-up
 times are printed separately. Results are checked to be identical (exact frame equality for
 the fits, equal OC dictionaries for the trials) before any figure is printed.
@@ -59,17 +60,28 @@ def _load() -> str:
     return "load average " + " ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
+def _cpu(pids: list[int]) -> float:
+    """CPU seconds (user + system) used so far by this process and the worker ``pids``."""
+    import psutil
+
+    own = time.process_time()
+    return own + sum(sum(psutil.Process(p).cpu_times()[:2]) for p in pids)
+
+
+def timed(job, pids: list[int]):
+    """Wall-clock and CPU seconds (this process + workers) of ``job()``, and its result."""
+    c0, t0 = _cpu(pids), time.perf_counter()
+    res = job()
+    return time.perf_counter() - t0, _cpu(pids) - c0, res
+
+
 def fit_job(data: pd.DataFrame, **kw):
-    t0 = time.perf_counter()
-    res = fit_individuals(data, progress=False, **kw)
-    return time.perf_counter() - t0, res
+    return fit_individuals(data, progress=False, **kw)
 
 
 def oc_job(n_trials: int, **kw):
     design = BOIN(len(TOX), 0.3, cohort_size=3, n_cohorts=20, n_earlystop=18)
-    t0 = time.perf_counter()
-    res = simulate_oc(design, TOX, n_trials=n_trials, seed=2026, **kw)
-    return time.perf_counter() - t0, res
+    return simulate_oc(design, TOX, n_trials=n_trials, seed=2026, **kw)
 
 
 def memory_job(n: int, stream: bool, scheduler: str, workers: int) -> tuple[float, float]:
@@ -104,9 +116,8 @@ def main() -> None:
     from carkinetics.parallel import _quiet
 
     print(f"scale benchmark ({os.cpu_count()} CPUs; {_load()} at start)")
-    print(f"local workers and LocalCluster workers run native libraries single-threaded "
-          f"({sorted(_WORKER_ENV)} = 1); the in-process baseline uses this process' "
-          f"defaults (OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')})")
+    print(f"local and LocalCluster workers run native libraries single-threaded "
+          f"({', '.join(sorted(_WORKER_ENV))} = 1)")
     t0 = time.perf_counter()
     per = a.fits // 4
     # infusions 0.2 days apart within a cohort and a late data cut-off: every participant
@@ -129,31 +140,38 @@ def main() -> None:
                                            silence_logs=50)
     address = cluster.scheduler_address
     map_units(_warm, range(4), scheduler=address, chunksize=1, progress=False)
+    with distributed.Client(address, set_as_default=False) as c:
+        dask_pids = list(c.run(os.getpid).values())
     print(f"LocalCluster of 2 processes started and warmed in "
-          f"{time.perf_counter() - t0:.1f} s")
-    backends = {"in-process (1 worker)": {"scheduler": "in-process"},
+          f"{time.perf_counter() - t0:.1f} s (worker pids {sorted(dask_pids)})")
+    from carkinetics import parallel
+
+    local_pids = [w.proc.pid for w in parallel._IDLE]
+    pids = {"1 local process": local_pids, "2 local processes": local_pids,
+            "LocalCluster, 2 workers": dask_pids}
+    backends = {"1 local process": {"scheduler": "processes", "workers": 1},
                 "2 local processes": {"scheduler": "processes", "workers": 2},
                 "LocalCluster, 2 workers": {"scheduler": address}}
     try:
         rows = []
         fits = {}
         for name, kw in backends.items():
-            sec, res = fit_job(data, **kw)
+            sec, cpu, res = timed(lambda kw=kw: fit_job(data, **kw), pids[name])
             fits[name] = res
-            rows.append(("fits", name, sec, res.counts["fitted"]))
-            print(f"  fits   {name:<26} {sec:8.1f} s   ({_load()})")
-        base = fits["in-process (1 worker)"]
+            rows.append(("fits", name, sec, cpu))
+            print(f"  fits   {name:<26} {sec:8.1f} s, CPU {cpu:8.1f} s   ({_load()})")
+        base = fits["1 local process"]
         for res in fits.values():
             pd.testing.assert_frame_equal(res.to_frame(), base.to_frame(), check_exact=True)
             pd.testing.assert_frame_equal(res.predictions(), base.predictions(),
                                           check_exact=True)
         ocs = {}
         for name, kw in backends.items():
-            sec, res = oc_job(a.trials, **kw)
+            sec, cpu, res = timed(lambda kw=kw: oc_job(a.trials, **kw), pids[name])
             ocs[name] = res.to_dict()
-            rows.append(("trials", name, sec, res.n_trials))
-            print(f"  trials {name:<26} {sec:8.2f} s   ({_load()})")
-        assert all(v == ocs["in-process (1 worker)"] for v in ocs.values())
+            rows.append(("trials", name, sec, cpu))
+            print(f"  trials {name:<26} {sec:8.2f} s, CPU {cpu:8.2f} s   ({_load()})")
+        assert all(v == ocs["1 local process"] for v in ocs.values())
     finally:
         with _quiet():
             cluster.close()
@@ -161,12 +179,16 @@ def main() -> None:
     print()
     print(f"results identical on every backend: {a.fits} fits (parameter and prediction "
           f"tables, exact), {a.trials} BOIN trials (OC dictionaries equal)")
-    print(f"{'job':<8}{'backend':<28}{'seconds':>10}{'speed-up':>10}")
+    print("wall = elapsed seconds; CPU = CPU seconds of this process and the workers (what "
+          "the job cost, whatever the load); CPU/wall = cores the job actually got")
+    print(f"{'job':<8}{'backend':<26}{'wall s':>9}{'speed-up':>10}{'CPU s':>9}"
+          f"{'CPU/wall':>10}")
     for job in ("fits", "trials"):
         one = next(r[2] for r in rows if r[0] == job)
-        for j, name, sec, _n in rows:
+        for j, name, sec, cpu in rows:
             if j == job:
-                print(f"{job:<8}{name:<28}{sec:10.2f}{one / sec:10.2f}")
+                print(f"{job:<8}{name:<26}{sec:9.2f}{one / sec:10.2f}{cpu:9.2f}"
+                      f"{cpu / sec:10.2f}")
 
     print()
     print("memory (peak Python allocations in the calling process, tracemalloc; 2 local "

@@ -139,7 +139,7 @@ def _kind(scheduler: Any, workers: int) -> str:
 def _dask():
     try:
         import distributed
-    except ImportError as exc:  # pragma: no cover  (dask is a dev dependency)
+    except ImportError as exc:
         raise ModelSpecError("A dask scheduler needs dask.distributed: "
                              "pip install carkinetics[dask]") from exc
     return distributed

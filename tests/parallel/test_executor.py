@@ -130,3 +130,12 @@ def test_arguments():
     with pytest.raises(ModelSpecError, match="workers"):
         map_units(abs, [1], workers=True)
     assert map_units(math.floor, [], workers=2) == []
+
+
+@pytest.mark.parametrize("scheduler", ["local-dask", "tcp://127.0.0.1:1"])
+def test_dask_scheduler_without_dask_names_the_extra(monkeypatch, scheduler):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed -> ImportError
+    with pytest.raises(ModelSpecError, match=r"pip install carkinetics\[dask\]"):
+        map_units(abs, [1, 2], scheduler=scheduler, progress=False)
