@@ -102,24 +102,32 @@ def test_a_unit_that_always_raises_is_recorded_with_its_reason(tmp_path, kw):
     assert len(list(tmp_path.glob("u2-*"))) == 2
 
 
-@pytest.mark.parametrize("scheduler", ["processes", "dask"])
-def test_a_worker_that_dies_is_retried_and_the_batch_completes(tmp_path, scheduler, request):
-    if scheduler == "dask":
-        scheduler = request.getfixturevalue("dask_address")
+def test_a_worker_that_dies_is_retried_and_the_batch_completes(tmp_path):
     units = [(str(tmp_path), i) for i in range(6)]
     stats = {}
-    out = map_units(killer, units, workers=2, chunksize=2, scheduler=scheduler,
+    out = map_units(killer, units, workers=2, chunksize=2, scheduler="processes",
                     progress=False, stats=stats)
     assert [out[i] for i in (0, 1, 2, 4, 5)] == [0, -1, -2, -4, -5]
     f = out[3]
     assert isinstance(f, UnitFailure) and f.error == "WorkerDied" and f.index == 3
-    assert f.attempts == 2
+    assert f.attempts == 2 and "exit code 17" in f.message
     # unit 1 died once (its chunk [0, 1] re-ran unit by unit); unit 3 died on both attempts
     assert len(list(tmp_path.glob("u1-*"))) == 2
     assert len(list(tmp_path.glob("u3-*"))) == 2
-    assert stats["failed"] == 1 and stats["worker_deaths"] >= 3
-    if scheduler == "processes":
-        assert "exit code 17" in f.message
+    assert stats["failed"] == 1 and stats["worker_deaths"] == 3
+
+
+def test_a_dask_worker_that_dies_is_retried_and_the_batch_completes(tmp_path, dask_address):
+    units = [(str(tmp_path), i) for i in (2, 3)]  # one chunk: unit 3 always kills its worker
+    stats = {}
+    out = map_units(killer, units, chunksize=2, scheduler=dask_address, progress=False,
+                    stats=stats)
+    assert out[0] == -2  # re-run alone after the chunk's worker died
+    f = out[1]
+    assert isinstance(f, UnitFailure) and f.error == "WorkerDied" and f.attempts == 2
+    assert "KilledWorker" in f.message
+    assert len(list(tmp_path.glob("u3-*"))) == 2
+    assert stats["failed"] == 1 and stats["worker_deaths"] == 2
 
 
 def test_arguments():
