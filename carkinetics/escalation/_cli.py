@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from carkinetics._clitools import ResumeOpt, SchedulerOpt, WorkersOpt, check_scheduler
+
 __all__ = ["register"]
 
 _DESIGNS = ("3+3", "boin", "crm", "exposure", "tite-boin", "boin-backfill")
@@ -219,7 +221,9 @@ def register(app: typer.Typer, fail) -> None:
             "100 = off).")] = 100,
         n_trials: Annotated[int | None, typer.Option("--n-trials", min=1)] = None,
         seed: Annotated[int | None, typer.Option("--seed")] = None,
-        workers: Annotated[int, typer.Option("--workers", min=1)] = 1,
+        workers: WorkersOpt = 1,
+        scheduler: SchedulerOpt = None,
+        resume: ResumeOpt = False,
         exact: Annotated[bool, typer.Option(
             "--exact", help="Exact OC by enumerating dose paths (3+3 always exact).")] = False,
         convention: Annotated[str, typer.Option(
@@ -252,12 +256,19 @@ def register(app: typer.Typer, fail) -> None:
         window: Annotated[float, typer.Option(
             "--window", help="tite-boin: DLT window, days.")] = 28.0,
     ) -> None:
-        """Operating characteristics of a design for given true DLT probabilities."""
+        """Operating characteristics of a design for given true DLT probabilities.
+
+        Simulated trials are stored in chunks next to OUT (.OUT.units, removed once OUT is
+        written); after an interruption the same command with --resume simulates only the
+        chunks not stored yet.
+        """
         from carkinetics.escalation.designs import make_design
         from carkinetics.escalation.oc import simulate_oc
         from carkinetics.exceptions import ModelSpecError
 
         p = _floats(true_tox, "--true-tox", fail)
+        check_scheduler(scheduler)
+        store = out.parent / f".{out.name}.units"
         sk = _floats(skeleton, "--skeleton", fail) if skeleton else None
         if metric not in ("cmax", "auc_0_28"):
             fail(f"--metric {metric!r}: expected 'cmax' or 'auc_0_28'.")
@@ -303,10 +314,12 @@ def register(app: typer.Typer, fail) -> None:
                          "> 0).")
                 res = simulate_tite_oc(d, p, n_trials=n_trials, seed=seed,
                                        accrual_rate=accrual_rate, window=window,
-                                       workers=workers)
+                                       workers=workers, scheduler=scheduler, store=store,
+                                       resume=resume)
             else:
                 res = simulate_oc(d, p, n_trials=n_trials, seed=seed, workers=workers,
-                                  progress=False)
+                                  progress=False, scheduler=scheduler, store=store,
+                                  resume=resume)
         except ModelSpecError as exc:
             fail(str(exc))
         obj = res.to_dict()
@@ -325,6 +338,9 @@ def register(app: typer.Typer, fail) -> None:
             obj["virtual"] = vinfo
             obj["dose_exposure_quantiles"] = dex.tolist()
         _write_json(out, obj)
+        import shutil
+
+        shutil.rmtree(store, ignore_errors=True)
         typer.echo(f"wrote {out}: selection % " + ", ".join(f"{v:.1f}"
                                                             for v in obj["selection_pct"])
                    + f"; no MTD {obj['stop_pct']:.1f} %")

@@ -39,7 +39,8 @@ def _chunk(args: tuple) -> dict:
 def simulate_oc(design: Design, true_tox: Any = None, *, n_trials: int | None = None,
                 seed: int | None = None, pool: ParticipantPool | None = None, workers: int = 1,
                 chunk_trials: int = 2000, overdose_fraction: float = 0.6,
-                dlt_window_days: float = 28.0, progress: bool = False) -> OCResult:
+                dlt_window_days: float = 28.0, progress: bool = False,
+                scheduler: Any = None, store: Any = None, resume: bool = False) -> OCResult:
     """Simulated operating characteristics of ``design``.
 
     Parameters
@@ -55,7 +56,8 @@ def simulate_oc(design: Design, true_tox: Any = None, *, n_trials: int | None = 
     pool : ParticipantPool, optional
         Pre-drawn virtual participants (common random numbers across designs).
     workers : int, default 1
-        Processes (:func:`carkinetics.parallel.map_units`); results do not depend on it.
+        Parallel workers (:func:`carkinetics.parallel.map_units`); results do not depend on
+        it.
     chunk_trials : int, default 2000
         Trials per unit of work; results do not depend on it.
     overdose_fraction : float, default 0.6
@@ -64,6 +66,15 @@ def simulate_oc(design: Design, true_tox: Any = None, *, n_trials: int | None = 
     dlt_window_days : float, default 28
         DLT window: duration = cohorts treated x window (cohorts enrolled sequentially).
     progress : bool, default False
+    scheduler : str or distributed.Client, optional
+        Backend of :func:`~carkinetics.parallel.map_units` (``"processes"``,
+        ``"in-process"``, ``"local-dask"``, ``"tcp://host:port"``); results do not depend on
+        it.
+    store : path-like, optional
+        Resume store directory: each finished chunk of trials is written there at once.
+    resume : bool, default False
+        Reuse the chunks already in ``store`` (same design, probabilities, seed and chunks)
+        and simulate only the others.
 
     Returns
     -------
@@ -92,7 +103,8 @@ def simulate_oc(design: Design, true_tox: Any = None, *, n_trials: int | None = 
     starts = list(range(0, n_trials, int(chunk_trials)))
     units = [(design, p, int(seed), s, min(s + int(chunk_trials), n_trials)) for s in starts]
     from carkinetics.parallel import UnitFailure, map_units
-    parts = map_units(_chunk, units, workers=workers, progress=progress, desc="trials")
+    parts = map_units(_chunk, units, workers=workers, progress=progress, desc="trials",
+                      chunksize=1, scheduler=scheduler, store=store, resume=resume)
     for part in parts:
         if isinstance(part, UnitFailure):
             raise RuntimeError(f"simulation chunk failed: {part.message}")

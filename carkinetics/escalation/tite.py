@@ -402,7 +402,8 @@ def _tite_chunk(args: tuple) -> dict:
 
 def simulate_tite_oc(design: TiteBOIN, true_tox: Any, *, n_trials: int, seed: int,
                      accrual_rate: float, window: float = 28.0, workers: int = 1,
-                     chunk_trials: int = 250, progress: bool = False):
+                     chunk_trials: int = 250, progress: bool = False, scheduler: Any = None,
+                     store: Any = None, resume: bool = False):
     """Operating characteristics of TITE-BOIN with staggered accrual.
 
     Participants arrive one at a time with exponential gaps (``accrual_rate`` per unit
@@ -423,6 +424,9 @@ def simulate_tite_oc(design: TiteBOIN, true_tox: Any, *, n_trials: int, seed: in
         DLT window length.
     workers, chunk_trials : int
     progress : bool, default False
+    scheduler, store, resume
+        Backend and resume store of :func:`~carkinetics.parallel.map_units` (as in
+        :func:`~carkinetics.escalation.oc.simulate_oc`).
 
     Returns
     -------
@@ -444,7 +448,8 @@ def simulate_tite_oc(design: TiteBOIN, true_tox: Any, *, n_trials: int, seed: in
     n_trials = int(n_trials)
     units = [(design, p, int(seed), s, min(s + chunk_trials, n_trials), float(accrual_rate),
               float(window)) for s in range(0, n_trials, int(chunk_trials))]
-    parts = map_units(_tite_chunk, units, workers=workers, progress=progress, desc="trials")
+    parts = map_units(_tite_chunk, units, workers=workers, progress=progress, desc="trials",
+                      chunksize=1, scheduler=scheduler, store=store, resume=resume)
     for part in parts:
         if isinstance(part, UnitFailure):
             raise RuntimeError(f"simulation chunk failed: {part.message}")

@@ -12,7 +12,13 @@ from typing import Annotated
 
 import typer
 
-from carkinetics._clitools import usage_error
+from carkinetics._clitools import (
+    ResumeOpt,
+    SchedulerOpt,
+    WorkersOpt,
+    check_scheduler,
+    usage_error,
+)
 from carkinetics.observation import METHODS
 
 __all__ = ["register"]
@@ -34,7 +40,9 @@ def register(app: typer.Typer, fail: Callable[[str], None]) -> None:
         endpoint: Annotated[str, typer.Option(
             "--endpoint", help="car_qpcr, car_flow, joint (qPCR and flow together) or each."
         )] = "car_qpcr",
-        workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes.")] = 1,
+        workers: WorkersOpt = 1,
+        scheduler: SchedulerOpt = None,
+        resume: ResumeOpt = False,
         n_starts: Annotated[int, typer.Option("--n-starts", min=1,
                                               help="Multi-start design size.")] = 8,
         profile: Annotated[bool, typer.Option("--profile/--no-profile",
@@ -46,6 +54,9 @@ def register(app: typer.Typer, fail: Callable[[str], None]) -> None:
 
         Writes DIR/parameters.csv (long: id, parameter, estimate, se, CI, flags, ...),
         DIR/predictions.csv, DIR/fits.png and DIR/summary.json, each atomically.
+        Finished blocks of participants are stored in DIR/.units as they finish (removed once
+        the outputs are written); after an interruption, the same command with --resume fits
+        only the participants not stored yet.
         """
         import hashlib
         import time
@@ -64,6 +75,7 @@ def register(app: typer.Typer, fail: Callable[[str], None]) -> None:
             _usage(f"--endpoint {endpoint!r}: expected one of {[*CK_ENDPOINTS, 'joint', 'each']}.")
         if not data.exists():
             fail(f"{data}: no such file.")
+        check_scheduler(scheduler)
 
         from carkinetics.data import read_data
         from carkinetics.exceptions import DataError, ModelSpecError
@@ -71,11 +83,13 @@ def register(app: typer.Typer, fail: Callable[[str], None]) -> None:
         from carkinetics.fitting.outputs import write_fit_outputs
 
         t0 = time.perf_counter()
+        store = out / ".units"
         try:
             df = read_data(data)
             res = fit_individuals(df, model, endpoint=endpoint, method=blq.lower(),
                                   workers=workers, progress=progress, n_starts=n_starts,
-                                  profile=profile)
+                                  profile=profile, scheduler=scheduler, store=store,
+                                  resume=resume)
         except (DataError, ModelSpecError) as exc:
             fail(str(exc))
             return
@@ -87,9 +101,15 @@ def register(app: typer.Typer, fail: Callable[[str], None]) -> None:
             "command": "carkinetics fit", "data": str(data),
             "data_sha256": hashlib.sha256(data.read_bytes()).hexdigest(),
             "n_starts": n_starts, "profile": profile, "workers": workers,
+            "scheduler": scheduler or ("in-process" if workers == 1 else "processes"),
+            "blocks": {"resumed": res.timing["blocks_loaded"],
+                       "fitted": res.timing["blocks_computed"]},
             "timings": {"fit_total_s": round(t_fit, 3),
                         "per_fit_ms": round(float(res.timing["per_fit_ms"]), 2),
                         "total_s": round(time.perf_counter() - t0, 3)}})
+        import shutil
+
+        shutil.rmtree(store, ignore_errors=True)
         typer.echo(f"carkinetics fit: {counts['fitted']} fitted ({counts['converged']} "
                    f"converged, {counts['flagged']} flagged), {counts['failed']} failed; "
                    f"outputs in {out.resolve()}")

@@ -11,7 +11,9 @@ would raise as warnings are kept as flags only.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
+import os
 import time
 import traceback
 import warnings
@@ -109,6 +111,44 @@ def _fit_group(setups: list[Any], fit_kw: dict[str, Any]) -> list[Any]:
     return [dataclasses.replace(f, messages=f.messages + extra) if extra else f for f in fits]
 
 
+class _Tasks:
+    """The block tasks, built lazily: each carries only its participants' rows of the table.
+
+    A sequence (length known up front) whose items are made when the executor reads them, so
+    a large table is not copied once per block all at once.
+    """
+
+    def __init__(self, data: pd.DataFrame, blocks: list[list[tuple[Any, str, np.ndarray]]],
+                 kw: dict[str, Any]) -> None:
+        self.data, self.blocks, self.kw = data, blocks, kw
+
+    def __len__(self) -> int:
+        return len(self.blocks)
+
+    def __iter__(self):
+        for b in self.blocks:
+            rows = [r for _pid, _ep, r in b]
+            take = np.unique(np.concatenate(rows)) if rows else np.zeros(0, np.int64)
+            sub = self.data.iloc[take]
+            items = [(pid, ep, np.searchsorted(take, r)) for pid, ep, r in b]
+            yield sub, items, self.kw
+
+
+def _fingerprint(data: pd.DataFrame, model: str, method: str, endpoint: str,
+                 ids: Sequence[Any] | None, start: Any, options: Mapping[str, Any],
+                 block: int) -> str:
+    """SHA-256 identity of a batch (data, model, settings) for its resume store."""
+    h = hashlib.sha256()
+    h.update(pd.util.hash_pandas_object(data, index=False).to_numpy().tobytes())
+    h.update(repr([(str(c), str(t)) for c, t in data.dtypes.items()]).encode())
+    if isinstance(start, pd.DataFrame):
+        h.update(pd.util.hash_pandas_object(start).to_numpy().tobytes())
+        start = list(start.columns)
+    h.update(repr((model, method, endpoint, None if ids is None else list(ids), start,
+                   sorted(options.items(), key=lambda kv: kv[0]), block)).encode())
+    return h.hexdigest()
+
+
 def _units(data: pd.DataFrame, endpoint: str, ids: Sequence[Any] | None,
            kinetic: Sequence[str]) -> list[tuple[Any, str, np.ndarray]]:
     """``(id, endpoint, row positions)`` of every fit of the batch, in order."""
@@ -144,6 +184,9 @@ def fit_individuals(
     workers: int = 1,
     progress: bool = True,
     block: int = BLOCK,
+    scheduler: Any = None,
+    store: str | os.PathLike[str] | None = None,
+    resume: bool = False,
     **options: Any,
 ) -> FitResults:
     """Fit ``model`` to every participant of ``data``.
@@ -166,13 +209,23 @@ def fit_individuals(
         Starting values: one mapping for everybody, or a DataFrame indexed by id with one
         column per parameter (NaN = data-based start).
     workers : int, default 1
-        Worker processes (see :func:`carkinetics.parallel.map_units`); results are
-        identical for any number.
+        Parallel workers (see :func:`carkinetics.parallel.map_units`); results are
+        identical for any number and any ``scheduler``.
     progress : bool, default True
         Show a progress bar (counting blocks).
     block : int, default 32
-        Participants per stacked block (the unit of work sent to a worker); results do
-        not depend on it.
+        Participants per stacked block (the unit of work sent to a worker, with only its
+        own rows of ``data``); results do not depend on it.
+    scheduler : str or distributed.Client, optional
+        Backend of :func:`~carkinetics.parallel.map_units`: ``None`` (in process with one
+        worker, else local processes), ``"processes"``, ``"in-process"``, ``"local-dask"``
+        or ``"tcp://host:port"``.
+    store : path-like, optional
+        Resume store directory: each finished block is written there at once (see
+        :func:`~carkinetics.parallel.map_units`).
+    resume : bool, default False
+        Reuse the blocks already in ``store`` (refused if the store was made from other
+        data or settings) and fit only the others.
     **options
         Passed to :func:`~carkinetics.fitting.fit_individual` (``observation``, ``bounds``,
         ``fixed``, ``n_starts``, ``profile``, ``ci_level``, ``max_iter``, ``max_nfev``,
@@ -212,9 +265,14 @@ def fit_individuals(
     if not (isinstance(block, int) and block >= 1):
         raise ModelSpecError(f"Invalid block={block!r}; expected an integer >= 1.")
     blocks = [units[i:i + block] for i in range(0, len(units), block)]
-    out_blocks = map_units(_fit_block, [(data, b, kw) for b in blocks], workers=workers,
+    fingerprint = None
+    if store is not None:
+        fingerprint = _fingerprint(data, mod.name, meth, endpoint, ids, start, options, block)
+    run: dict[str, Any] = {}
+    out_blocks = map_units(_fit_block, _Tasks(data, blocks, kw), workers=workers,
                            progress=progress, desc=f"fit {mod.name} ({block} per block)",
-                           chunksize=1)
+                           chunksize=1, scheduler=scheduler, store=store, resume=resume,
+                           fingerprint=fingerprint, stats=run)
     fits, failures = [], []
     for block, res in zip(blocks, out_blocks, strict=True):
         if isinstance(res, UnitFailure):  # the block itself broke: every member fails
@@ -231,7 +289,9 @@ def fit_individuals(
     per_fit = float(np.mean([f.timing for f in fits])) * 1e3 if fits else math.nan
     return FitResults(model=mod.name, endpoint=endpoint, method=meth, fits=tuple(fits),
                       failures=tuple(failures),
-                      timing={"total_s": total, "per_fit_ms": per_fit, "workers": workers})
+                      timing={"total_s": total, "per_fit_ms": per_fit, "workers": workers,
+                              "blocks_loaded": run.get("loaded", 0),
+                              "blocks_computed": run.get("computed", 0)})
 
 
 def model_comparison(fits: Iterable[FitResult] | Iterable[FitResults]) -> pd.DataFrame:

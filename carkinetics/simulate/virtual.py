@@ -489,8 +489,8 @@ def _draw_units(seed: int, start: int, stop: int, k: int, covariates: CovariateM
 def draw_virtual(source: VirtualSource, n_per_set: int, *, n_sets: int = 1,
                  uncertainty: str = "auto", covariates: CovariateModel | None = None,
                  shortfall: Shortfall | None = None, seed: int = 20240409,
-                 chunk_size: int = 1000, workers: int = 1, first: int = 0
-                 ) -> VirtualParticipants:
+                 chunk_size: int = 1000, workers: int = 1, first: int = 0,
+                 scheduler: Any = None) -> VirtualParticipants:
     """Draw ``n_sets x n_per_set`` virtual participants.
 
     Parameters
@@ -514,6 +514,8 @@ def draw_virtual(source: VirtualSource, n_per_set: int, *, n_sets: int = 1,
     first : int, default 0
         Index of the first participant in the root stream (participant ``j`` of the result
         draws from stream ``(1, first + j)``), so a large population can be drawn in pieces.
+    scheduler : str or distributed.Client, optional
+        Backend of :func:`carkinetics.parallel.map_units`; results do not depend on it.
 
     Returns
     -------
@@ -532,15 +534,13 @@ def draw_virtual(source: VirtualSource, n_per_set: int, *, n_sets: int = 1,
         raise ModelSpecError(f"Invalid first={first!r}; expected an integer >= 0.")
     units = [(seed, first + a, first + min(a + chunk_size, n), k, covariates, shortfall)
              for a in range(0, n, chunk_size)]
-    if workers > 1:
-        from carkinetics.parallel import UnitFailure, map_units
+    from carkinetics.parallel import UnitFailure, map_units
 
-        res = map_units(_draw_chunk, units, workers=workers)
-        bad = [r for r in res if isinstance(r, UnitFailure)]
-        if bad:
-            raise ModelSpecError(f"Drawing virtual participants failed: {bad[0].message}")
-    else:
-        res = [_draw_chunk(u) for u in units]
+    res = map_units(_draw_chunk, units, workers=workers, scheduler=scheduler, chunksize=1,
+                    progress=False, retries=0)
+    bad = [r for r in res if isinstance(r, UnitFailure)]
+    if bad:
+        raise ModelSpecError(f"Drawing virtual participants failed: {bad[0].message}")
     z = np.concatenate([r["z"] for r in res]) if res else np.zeros((0, k))
     fac = np.concatenate([r["dose_factor"] for r in res])
     rows = [row for r in res for row in r["rows"]]
