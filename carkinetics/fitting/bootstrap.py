@@ -60,6 +60,7 @@ __all__ = [
     "bootstrap_participants",
     "resample_ids",
     "resample_table",
+    "write_bootstrap_outputs",
 ]
 
 #: Default root seed of the bootstrap.
@@ -761,3 +762,39 @@ def bootstrap_individuals(data: pd.DataFrame, model: str = "piecewise", *,
     from dataclasses import replace
 
     return replace(res, stratify=stratify, info=info)
+
+
+# -- outputs ------------------------------------------------------------------------------------
+def write_bootstrap_outputs(result: BootstrapResult, out: Any, *,
+                            extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Write a bootstrap's tidy tables and ``summary.json`` to a folder, atomically.
+
+    Files: ``replicates.csv`` (:meth:`BootstrapResult.to_frame`), ``replicate_status.csv``
+    (status and reason of every replicate), ``intervals.csv``, ``samples.csv`` (who was
+    drawn), ``jackknife.csv`` (with BCa) and ``summary.json`` (design, counts, reasons,
+    intervals, ``extra``).
+
+    Returns
+    -------
+    dict of str to Path
+        The files written, by name.
+    """
+    import json
+    from pathlib import Path
+
+    from carkinetics import __version__
+    from carkinetics._atomic import atomic_write, write_table
+    from carkinetics.fitting.population.outputs import _clean
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"replicates": write_table(result.to_frame(), out / "replicates.csv"),
+             "replicate_status": write_table(result.replicates, out / "replicate_status.csv"),
+             "intervals": write_table(result.intervals, out / "intervals.csv"),
+             "samples": write_table(result.samples, out / "samples.csv")}
+    if len(result.jackknife):
+        paths["jackknife"] = write_table(result.jackknife, out / "jackknife.csv")
+    summary = {"carkinetics_version": __version__, **result.summary(), **dict(extra or {})}
+    paths["summary"] = atomic_write(out / "summary.json", lambda p: Path(p).write_text(
+        json.dumps(_clean(summary), indent=2, default=str) + "\n"))
+    return paths

@@ -291,8 +291,12 @@ class SimEstResult:
 
     @property
     def counts(self) -> dict[str, int]:
-        """Trials run, fitted (with estimates), failed (none), failure rows, converged and
-        with missing SEs (a trial counts as converged when all its fits converged)."""
+        """Trials run, fitted, failed, failure rows, converged and with missing SEs.
+
+        A trial is fitted when it has estimates (failed: none), converged when all its
+        fits converged; ``failure_rows`` counts failed fits (participants, for individual
+        fits).
+        """
         ok = self.trials[self.trials["parameter"].notna()]
         per = ok.groupby("trial").agg(converged=("converged", "all"),
                                       se_missing=("se_missing", "all"))
