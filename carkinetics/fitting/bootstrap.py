@@ -11,7 +11,9 @@ draws from child ``k`` of ``numpy.random.SeedSequence(seed).spawn(n)``, so its r
 not depend on the number of workers, the chunking or the other replicates of the batch
 (``replicates=[k]`` reruns it alone). A replicate that raises is recorded as ``failed``
 with the reason; one whose fit did not converge is kept as ``unconverged`` (left out of
-the intervals unless ``include_unconverged=True``). Nothing is dropped silently.
+the intervals unless ``include_unconverged=True``); a non-finite value of one parameter
+(e.g. a median over participants none of whom has an estimate) leaves that parameter out of
+its interval only (``n_used``), with the reason. Nothing is dropped silently.
 
 Intervals (:func:`bootstrap_intervals`), for each parameter with ``B`` usable replicates
 ``theta*_b`` and the estimate ``theta^`` on the data:
@@ -359,7 +361,8 @@ class BootstrapResult:
         returned estimates, including unconverged ones).
     replicates : DataFrame
         One row per replicate: ``replicate, status`` (ok, unconverged, failed),
-        ``reason`` (error or non-convergence message; "" when ok), ``seconds``.
+        ``reason`` (error, non-convergence message, parameters without a finite value;
+        "" when there is nothing to report), ``seconds``.
     samples : DataFrame
         ``replicate, position, id, label``: who was drawn (label = relabelled id).
     original : Series
@@ -571,13 +574,15 @@ def bootstrap_participants(
             continue
         vals, conv, msg, sec = res
         bad = [p for p, v in vals.items() if not math.isfinite(v)]
-        if bad:
-            status, reason = "failed", f"non-finite estimate(s) of {bad}" + (
-                f"; {msg}" if msg else "")
+        note = f"non-finite estimate(s) of {bad}" if bad else ""
+        if not vals or len(bad) == len(vals):
+            status, reason = "failed", "; ".join(x for x in (
+                note or "no estimate returned", msg) if x)
         elif not conv:
-            status, reason = "unconverged", msg or "the fit did not converge"
-        else:
-            status, reason = "ok", ""
+            status, reason = "unconverged", "; ".join(
+                x for x in (msg or "the fit did not converge", note) if x)
+        else:  # a parameter without a finite value is left out of its own interval only
+            status, reason = "ok", note
         rep_rows.append({"replicate": k, "status": status, "reason": reason, "seconds": sec})
         est_rows += [{"replicate": k, "parameter": p, "estimate": v, "converged": conv,
                       "status": status} for p, v in vals.items()]

@@ -176,16 +176,16 @@ def test_small_focei_bootstrap_against_covariance_step():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fit = fit_focei(spec, data, diagnostics=False)
-    res = bootstrap_focei(spec, data, n=8, seed=2, stratify="dose", fit=fit, bca=False,
+    res = bootstrap_focei(spec, data, n=6, seed=2, stratify="dose", fit=fit, bca=False,
                           progress=False)
     c = res.counts
-    assert c["total"] == 8 and c["failed"] == 0 and c["ok"] >= 6
+    assert c["total"] == 6 and c["failed"] == 0 and c["ok"] >= 5
     iv = res.intervals.set_index("parameter")
     theta = ["foldx", "tmax", "cmax", "alpha", "fb", "beta", "dose_exp"]
     assert iv.loc[theta, "estimate"].to_numpy() == pytest.approx(
         [fit.theta[p] for p in theta], rel=1e-12)
-    # Same ballpark: an SE from B = 8 replicates has a relative Monte Carlo SD of about
-    # 1/sqrt(2 (B - 1)) = 27 %, and with 10 participants the bootstrap and the asymptotic
+    # Same ballpark: an SE from B = 6 replicates has a relative Monte Carlo SD of about
+    # 1/sqrt(2 (B - 1)) = 32 %, and with 10 participants the bootstrap and the asymptotic
     # (inverse-Hessian) SE legitimately differ, so the ratio is only required in [1/3, 3].
     ratio = iv.loc[theta, "se"] / iv.loc[theta, "se_model"]
     assert ratio.between(1 / 3, 3).all(), ratio
