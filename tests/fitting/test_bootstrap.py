@@ -226,3 +226,23 @@ def test_cli_bootstrap_individual(tmp_path, trial):
     use = runner.invoke(app, ["bootstrap", str(data), "--method", "bayes", "--out",
                               str(tmp_path / "y")])
     assert use.exit_code == 2 and "--method" in use.output
+
+
+def test_scheduler_is_passed_to_the_executor_only_when_given(monkeypatch):
+    import carkinetics.fitting._jobs as jobs
+
+    seen = []
+    real = jobs.map_units
+
+    def recorder(fn, units, **kw):
+        seen.append(dict(kw))
+        kw.pop("scheduler", None)
+        return real(fn, units, **kw)
+
+    monkeypatch.setattr(jobs, "map_units", recorder)
+    a = bootstrap_participants(TABLE, MEAN, n=5, seed=2, bca=False, progress=False)
+    b = bootstrap_participants(TABLE, MEAN, n=5, seed=2, bca=False, progress=False,
+                               scheduler="in-process")
+    assert "scheduler" not in seen[0] and seen[1]["scheduler"] == "in-process"
+    pd.testing.assert_frame_equal(a.to_frame(), b.to_frame())
+    assert b.info["scheduler"] == "in-process"
