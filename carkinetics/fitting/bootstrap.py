@@ -473,6 +473,7 @@ def bootstrap_participants(
     scheduler: str | None = None,
     progress: bool = True,
     method: str | None = None,
+    chunksize: int | None = None,
 ) -> BootstrapResult:
     """Case bootstrap by participant of any statistic of a long table.
 
@@ -516,6 +517,10 @@ def bootstrap_participants(
         Progress bar.
     method : str, optional
         Label of the result (default: the statistic's class name).
+    chunksize : int, optional
+        Units per task of the executor (default: 1 below 64 units, else the executor's);
+        results do not depend on it. Use 1 for expensive statistics (refits) so that
+        workers stay balanced.
 
     Returns
     -------
@@ -564,7 +569,8 @@ def bootstrap_participants(
     label = method or type(statistic).__name__
     t1 = time.perf_counter()
     out = run_units(_unit, units, workers=workers, scheduler=scheduler, progress=progress,
-                    desc=f"bootstrap {label}", chunksize=1 if len(units) < 64 else None)
+                    desc=f"bootstrap {label}",
+                    chunksize=chunksize or (1 if len(units) < 64 else None))
     t_batch = time.perf_counter() - t1
     est_rows, rep_rows = [], []
     for k, res in zip(which, out[:len(which)], strict=True):
@@ -678,7 +684,7 @@ def bootstrap_focei(spec: Any, data: pd.DataFrame, *, n: int = 200, seed: int = 
         data, stat, n=n, seed=seed, stratify=stratify, replicates=replicates,
         original=dict(zip(fr["parameter"], fr["estimate"], strict=True)), ci_level=ci_level,
         bca=bca, include_unconverged=include_unconverged, workers=workers,
-        scheduler=scheduler, progress=progress, method="focei")
+        scheduler=scheduler, progress=progress, method="focei", chunksize=1)
     iv = res.intervals.copy()
     se = fr.set_index("parameter")["se"] if "se" in fr else pd.Series(dtype=float)
     iv["se_model"] = iv["parameter"].map(se).astype(float)
