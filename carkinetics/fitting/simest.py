@@ -212,7 +212,7 @@ def summarise_trials(trials: pd.DataFrame) -> pd.DataFrame:
         rows, e.g. per participant), ``mean_estimate``, ``bias`` (mean of estimate -
         truth), ``rel_bias_pct`` and ``median_rel_bias_pct`` (100 x mean / median relative
         error), ``rmse``, ``rel_rmse_pct``, ``coverage`` (fraction of the intervals that
-        contain the truth, among rows with an interval), ``n``, ``n_with_ci``.
+        contain the truth, among rows with an SE and an interval), ``n``, ``n_with_ci``.
 
     Examples
     --------
@@ -229,7 +229,8 @@ def summarise_trials(trials: pd.DataFrame) -> pd.DataFrame:
         tru = g["truth"].to_numpy(dtype=float)
         d = est - tru
         rel = np.expm1(d) if str(p).startswith("log_") else d / np.abs(tru)
-        cov = g["covered"].dropna().astype(bool)
+        has_ci = g["se"].notna() if "se" in g else pd.Series(True, index=g.index)
+        cov = g.loc[has_ci, "covered"].dropna().astype(bool)
         rows.append({
             "parameter": p,
             "truth": float(tru[0]) if np.all(tru == tru[0]) else math.nan,
