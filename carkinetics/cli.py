@@ -70,17 +70,33 @@ def simulate_trial_cmd(
 def demo(
     out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("carkinetics-demo"),
     seed: Annotated[int, typer.Option("--seed", min=0, help="Root random seed.")] = 20240409,
+    workers: Annotated[int | None, typer.Option(
+        "--workers", min=1, help="Worker processes for the individual and PD fits "
+        "(default: up to 2 of the available CPUs; results do not depend on it).")] = None,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress",
+                                           help="Show the progress bar.")] = True,
 ) -> None:
-    """Run the pipeline on the embedded synthetic trial and write its outputs to --out."""
-    from carkinetics.demo import run_demo
+    """Run the whole pipeline on the synthetic trial; outputs and DIR/report.html in --out.
 
+    simulate -> validate -> NCA -> individual fits -> FOCE-I -> PD -> endpoints ->
+    escalation recommendation -> report.
+    """
+    import shlex
+
+    from carkinetics.demo import run_demo
+    from carkinetics.parallel import default_workers
+
+    n = workers if workers is not None else min(2, default_workers())
+    command = " ".join(shlex.quote(a) for a in ["carkinetics", *sys.argv[1:]]) \
+        if sys.argv[1:2] == ["demo"] else None
     try:
-        outputs = run_demo(out, seed=seed)
+        outputs = run_demo(out, seed=seed, workers=n, progress=progress, command=command)
     except (DataError, ModelSpecError) as exc:
         _fail(str(exc))
     typer.echo(f"carkinetics demo: outputs in {out.resolve()}")
     for name, path in outputs.items():
         typer.echo(f"  {name:<22} {path}")
+    typer.echo(f"carkinetics demo: the report is {outputs['report'].resolve()}")
 
 
 def _register_subcommands() -> None:

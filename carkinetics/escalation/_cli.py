@@ -116,25 +116,44 @@ def _nan_none(v):
     return None if not math.isfinite(v) else v
 
 
-def _p_dlt(design: str, d, st) -> tuple[list | None, str | None]:
-    """Per-dose P(DLT) estimate the design uses (None for 3+3)."""
+#: Level of the posterior intervals of P(DLT) in the committee table.
+P_DLT_LEVEL = 0.9
+
+
+def _p_dlt(design: str, d, st) -> tuple[list | None, list | None, str | None]:
+    """Per-dose P(DLT) estimate, its 90 % posterior interval (2, D) and what they are.
+
+    None for 3+3 (no model of P(DLT)).
+    """
+    a = (1.0 - P_DLT_LEVEL) / 2.0
     if design == "boin":
+        import numpy as np
+        from scipy import stats
+
         from carkinetics.escalation.boin import boin_select_mtd
 
         est = boin_select_mtd(st.n, st.y, d.target, d.cutoff, d.extrasafe, d.offset,
                               d.bound_mtd, d.bounds.lambda_d)[1]
-        return est.tolist(), ("isotonic estimate (BOIN select.mtd: PAVA of (y + 0.05) / "
-                              "(n + 0.1)); empty where not estimated")
+        n, y = st.n.astype(float), st.y.astype(float)
+        lims = np.where(n > 0, stats.beta.ppf([[a], [1.0 - a]], 1.0 + y, 1.0 + n - y), np.nan)
+        return est.tolist(), lims.tolist(), (
+            "isotonic estimate (BOIN select.mtd: PAVA of (y + 0.05) / (n + 0.1)); empty where "
+            "not estimated. Interval: 90 % equal-tailed Beta(1 + DLTs, 1 + n - DLTs) posterior "
+            "(the uniform-prior posterior of BOIN's elimination rule), per dose")
     if design == "crm":
         return (d.posterior(st.n, st.y)["p_mean"].tolist(),
-                "posterior mean of p_d (CRM)")
+                d.posterior_interval(st.n, st.y, P_DLT_LEVEL).tolist(),
+                "posterior mean of p_d (CRM); 90 % equal-tailed posterior interval")
     if design == "exposure":
         return (d.posterior_summary(st)["p_mean"].tolist(),
-                "posterior mean of P(DLT) at the dose's exposure (exposure design)")
-    return None, None
+                d.posterior_interval(st, P_DLT_LEVEL).tolist(),
+                "posterior mean of P(DLT) at the dose's exposure (exposure design); 90 % "
+                "equal-tailed posterior interval")
+    return None, None, None
 
 
-def _per_dose(n_doses: int, dose_values: list[float] | None, st, p_dlt, pred) -> list[dict]:
+def _per_dose(n_doses: int, dose_values: list[float] | None, st, p_dlt, p_int,
+              pred) -> list[dict]:
     """The committee table: one record per dose level."""
     rows = []
     summ = {m: pred.summary(m) for m in pred.values} if pred is not None else {}
@@ -142,7 +161,9 @@ def _per_dose(n_doses: int, dose_values: list[float] | None, st, p_dlt, pred) ->
         r = {"dose_level": i + 1,
              "dose": None if dose_values is None else dose_values[i],
              "n": int(st.n[i]), "dlt": int(st.y[i]), "pending": int(st.n_pending[i]),
-             "p_dlt": None if p_dlt is None else _nan_none(p_dlt[i])}
+             "p_dlt": None if p_dlt is None else _nan_none(p_dlt[i]),
+             "p_dlt_lower": None if p_int is None else _nan_none(p_int[0][i]),
+             "p_dlt_upper": None if p_int is None else _nan_none(p_int[1][i])}
         for m, tab in summ.items():
             row = tab.iloc[i]
             r[f"{m}_median"] = float(row["median"])
@@ -421,7 +442,7 @@ def register(app: typer.Typer, fail) -> None:
                             n_earlystop=n_earlystop, convention=convention, model=model,
                             skeleton=sk, dose_exposure=dex)
             dec = d.decide(st)
-            p_dlt, p_dlt_what = _p_dlt(design, d, st)
+            p_dlt, p_int, p_dlt_what = _p_dlt(design, d, st)
         except (DataError, ModelSpecError) as exc:
             fail(f"{state}: {exc}")
         obj = {"design": design, "target": target, "n_doses": nd, "decision": dec.to_dict(),
@@ -429,7 +450,7 @@ def register(app: typer.Typer, fail) -> None:
                "pending_per_dose": st.n_pending.tolist(),
                "participants_below_assigned_dose": st.n_shortfall,
                "doses": dose_values, "p_dlt_estimate": p_dlt_what,
-               "per_dose": _per_dose(nd, dose_values, st, p_dlt, pred)}
+               "per_dose": _per_dose(nd, dose_values, st, p_dlt, p_int, pred)}
         if vinfo is not None:
             obj["exposure_source"] = str(population if population is not None else ck_params)
             obj["exposure_metric"] = metric

@@ -17,6 +17,7 @@ error.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,7 @@ import numpy as np
 from carkinetics.exceptions import DataError, ModelSpecError
 
 __all__ = ["TrialState", "Decision", "Design", "ParticipantPool", "draw_pool", "trial_seed",
+           "weighted_quantiles",
            "check_target", "check_probabilities", "OCResult", "ACTIONS"]
 
 ACTIONS = ("escalate", "stay", "deescalate", "stop")
@@ -268,6 +270,41 @@ def _jsonable(x: Any) -> Any:
     if isinstance(x, float) and not np.isfinite(x):
         return None
     return x
+
+
+def weighted_quantiles(values: np.ndarray, weights: np.ndarray,
+                       probs: Sequence[float]) -> np.ndarray:
+    """Quantiles of a discrete (quadrature or grid) posterior, per column of ``values``.
+
+    Parameters
+    ----------
+    values : ndarray (G, D)
+        A quantity at each of G posterior points, for D doses.
+    weights : ndarray (G,)
+        Posterior weights of the points (any positive scale).
+    probs : sequence of float
+        Probabilities in (0, 1).
+
+    Returns
+    -------
+    ndarray (len(probs), D)
+        The smallest value whose posterior CDF reaches each probability, linearly
+        interpolated between neighbouring points of the CDF (the inverse of the piecewise
+        linear CDF through the midpoints of the steps).
+
+    Examples
+    --------
+    >>> weighted_quantiles(np.array([[0.1], [0.2], [0.3]]), np.ones(3), [0.5]).round(3)
+    array([[0.2]])
+    """
+    v = np.asarray(values, dtype=float)
+    w = np.asarray(weights, dtype=float)
+    order = np.argsort(v, axis=0, kind="stable")
+    vs = np.take_along_axis(v, order, axis=0)
+    ws = w[order]
+    cdf = (np.cumsum(ws, axis=0) - 0.5 * ws) / ws.sum(axis=0)
+    return np.stack([np.array([np.interp(q, cdf[:, d], vs[:, d]) for d in range(v.shape[1])])
+                     for q in probs])
 
 
 def trial_seed(seed: int, trial: int) -> np.random.SeedSequence:

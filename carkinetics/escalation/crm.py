@@ -217,6 +217,21 @@ class CRM(Design):
         return crm_posterior(n, y, self.skeleton, self.model, self.prior_var, self.intercept,
                              self.target)
 
+    def posterior_interval(self, n, y, level: float = 0.9) -> np.ndarray:
+        """Equal-tailed posterior interval of each dose's DLT probability, shape (2, D).
+
+        Quantiles of ``p_d`` under the same quadrature posterior of ``a`` as
+        :meth:`posterior` (one trial state: ``n``, ``y`` of shape (D,)).
+        """
+        from carkinetics.escalation.base import weighted_quantiles
+
+        lp, l1 = _logp(_A, self.skeleton, self.model, self.intercept)
+        lj = (np.asarray(y, float) @ lp.T + (np.asarray(n, float) - np.asarray(y, float))
+              @ l1.T - 0.5 * _A ** 2 / self.prior_var)
+        w = np.exp(lj - lj.max()) * _W
+        a = (1.0 - level) / 2.0
+        return weighted_quantiles(np.exp(lp), w, [a, 1.0 - a])
+
     def _next(self, p_hat: np.ndarray, d: np.ndarray, last_dlt: np.ndarray) -> np.ndarray:
         rec = np.argmin(np.abs(p_hat - self.target), axis=-1)
         if self.no_skip:

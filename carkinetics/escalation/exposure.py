@@ -225,6 +225,18 @@ class ExposureDesign(Design):
         s["admissible"] = s["p_over"] < self.overdose
         return s
 
+    def posterior_interval(self, state: TrialState, level: float = 0.9) -> np.ndarray:
+        """Equal-tailed posterior interval of ``P(DLT)`` at each dose, shape (2, n_doses).
+
+        Quantiles over the same grid posterior as :meth:`posterior_summary`.
+        """
+        from carkinetics.escalation.base import weighted_quantiles
+
+        self.check_state(state)
+        x, y = self._exposures(state)
+        a = (1.0 - level) / 2.0
+        return weighted_quantiles(self._p_grid, self.posterior.weights(x, y), [a, 1.0 - a])
+
     def decide(self, state: TrialState) -> Decision:
         """Highest admissible dose, at most one level above the highest dose tried."""
         s = self.posterior_summary(state)

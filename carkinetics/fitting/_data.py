@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import replace
 from typing import Any
 
@@ -31,15 +32,32 @@ def _assay_for(endpoint: str, obs: ObservationModel) -> Assay:
     return Assay(endpoint, 0.0, error=ErrorModel("log_additive", unit=unit), sigma=0.5, unit=unit)
 
 
+@functools.lru_cache(maxsize=64)
+def _unit_observation(observation: ObservationModel, endpoint: str,
+                      present: tuple[str, ...]) -> ObservationModel:
+    """The observation model of a fit: the assays present, the reference's scale fixed at 0.
+
+    Cached: every participant of a batch with the same assays shares one (frozen) model.
+    """
+    if endpoint == JOINT:
+        ref = observation.reference if observation.reference in present else present[0]
+        assays = {e: _assay_for(e, observation) for e in present}
+        assays[ref] = replace(assays[ref], log_scale=0.0)
+        return ObservationModel(assays, reference=ref)
+    return ObservationModel({endpoint: replace(_assay_for(endpoint, observation),
+                                               log_scale=0.0)}, reference=endpoint)
+
+
 class Columns:
     """Columns of a long table as numpy arrays, converted once (shared by a batch)."""
 
     def __init__(self, data: pd.DataFrame) -> None:
         self.data = data
+        self._names = frozenset(data.columns)
         self._cache: dict[str, np.ndarray] = {}
 
     def __contains__(self, name: str) -> bool:
-        return name in self.data.columns
+        return name in self._names
 
     def get(self, name: str, dtype: Any = None) -> np.ndarray:
         """Column ``name`` (object dtype for strings, float for ``dtype=float``)."""
@@ -127,19 +145,13 @@ def prepare_unit(data: pd.DataFrame, endpoint: str, observation: ObservationMode
     keep &= code < len(present)
     idx = np.flatnonzero(keep)
     idx = idx[np.lexsort((t[idx], code[idx]))]
-    if endpoint == JOINT:
-        ref = observation.reference if observation.reference in present else present[0]
-        assays = {e: _assay_for(e, observation) for e in present}
-        assays[ref] = replace(assays[ref], log_scale=0.0)
-        obs = ObservationModel(assays, reference=ref)
-    else:
-        ref = endpoint
-        obs = ObservationModel({endpoint: replace(_assay_for(endpoint, observation),
-                                                  log_scale=0.0)}, reference=endpoint)
+    obs = _unit_observation(observation, endpoint, tuple(present))
+    ref = obs.reference
     dose = np.nan
     if "dose" in cols:
-        d = pd.unique(cols.get("dose", float)[rows][keep])
+        d = cols.get("dose", float)[rows][keep]
         d = d[np.isfinite(d)]
+        d = d[np.sort(np.unique(d, return_index=True)[1])]  # in order of appearance
         if len(d) > 1:
             notes.append(f"several doses {sorted(map(float, d))}; the first is recorded.")
         if len(d):

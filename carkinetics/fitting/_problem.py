@@ -1,17 +1,23 @@
 """The fit problem of one participant: its rows, its parameters and a batched objective.
 
 Internal module. :class:`Problem` evaluates the objective ``OFV = -2 sum(ll)`` for a *batch*
-of parameter vectors at once (shape ``(B, p)``, internal = transformed scale), because the
-one likelihood, :func:`carkinetics.observation.loglik_obs`, costs a fixed ~0.5 ms per call
-whatever the number of rows: one call serves every start of a multi-start, every point of
-a Hessian or of a profile.
+of parameter vectors at once (shape ``(B, p)``, internal = transformed scale), because each
+likelihood evaluation costs a fixed numpy overhead whatever the number of rows: one call
+serves every start of a multi-start, every point of a Hessian or of a profile.
+
+Likelihood. Rows whose error model is ``log_additive`` under M1/M3 without interval limits
+(the common case) go to the row kernel
+:func:`carkinetics.observation._normal.censored_normal_terms`, the same code that
+:func:`~carkinetics.observation.loglik_obs` runs for that case; every other case calls
+:func:`~carkinetics.observation.loglik_obs` itself. No second likelihood is
+written anywhere.
 
 Derivatives. Each row's log-likelihood depends on the parameters only through its mean on
 the log scale, ``mu_i = log f(t_i) + log_scale[assay_i]``, and its assay's log sigma(s). The
-row-wise first and second derivatives in these *channels* come from central differences of
-``loglik_obs`` itself (the perturbed copies ride along in the same call, so no second
-likelihood is written anywhere), and ``d mu / d theta`` comes from the model: analytic for
-``piecewise`` (closed form in log space), numerical (one batched ``log_predict``) otherwise.
+row-wise first and second derivatives in these *channels* are analytic in the kernel's case
+and otherwise central differences of ``loglik_obs`` (the perturbed copies ride along in the
+same call); ``d mu / d theta`` comes from the model: analytic for ``piecewise`` (closed form
+in log space, computed with the level), numerical (one batched ``log_predict``) otherwise.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from carkinetics.exceptions import ModelSpecError
 from carkinetics.models.base import Model, ParameterSpec
 from carkinetics.models.piecewise import PiecewiseModel
 from carkinetics.observation import ErrorModel, ObservationModel, loglik_obs
-from carkinetics.observation.derivatives import lognormal_channel_derivatives
+from carkinetics.observation._normal import censored_normal_terms
 
 __all__ = ["ParamInfo", "UnitData", "Problem"]
 
@@ -164,7 +170,8 @@ class Problem:
         self.free = np.array([not q.fixed for q in self.params])
         self.kin = np.array([i for i, q in enumerate(self.params) if q.kind == "kinetic"])
         self.kin_specs = [self.params[i].spec for i in self.kin]
-        self.analytic = type(model) is PiecewiseModel
+        # the fused closed-form level and Jacobian (kinetic parameters are the first six)
+        self.analytic = type(model) is PiecewiseModel and list(self.kin) == list(range(6))
         self.flat = bool(getattr(model, "closed_form", False))
         self.assays = list(unit.observation.assays.values())
         n_a = len(self.assays)
@@ -235,11 +242,21 @@ class Problem:
         self.scale_row = self.scale_col[self.assay]
         self.sig_row = self.sig_col[:, self.assay]
         self._has_scale = bool((self.scale_col >= 0).any())
+        self._triu, self._diag_pos = _triu(self.p)
         # assays sharing one ErrorModel are evaluated in one loglik_obs call
         groups: dict[ErrorModel, list[int]] = {}
         for k, a in enumerate(self.assays):
             groups.setdefault(a.error, []).append(k)
-        self.groups = [(em, np.isin(self.assay, ks)) for em, ks in groups.items()]
+        self.groups = [(em, np.ones(self.n, dtype=bool) if len(groups) == 1
+                        else np.isin(self.assay, ks)) for em, ks in groups.items()]
+        # the common case (log-normal error, M1/M3, no interval limits) goes straight to the
+        # row kernel that loglik_obs itself uses for it, with its analytic channel
+        # derivatives; other cases call loglik_obs with finite-difference channels
+        no_limit = self.limit is None or not np.isfinite(self.limit).any()
+        self.kernel = [em.kind == "log_additive" and self.method in ("m1", "m3") and no_limit
+                       for em, _ in self.groups]
+        with np.errstate(all="ignore"):
+            self.logdv = np.log(self.dv) if any(self.kernel) else None
 
     # -- batches ------------------------------------------------------------------------
     def owner_of(self, b: int, owner: NDArray[np.int64] | None) -> NDArray[np.int64]:
@@ -357,17 +374,18 @@ class Problem:
         owner = self.owner_of(x.shape[0], owner)
         vec, row, seg = pairs if pairs is not None else self.pairs(owner)
         with np.errstate(all="ignore"):
-            mu = self.latent(x[:, self.kin], owner, vec, row, seg)
+            d = np.zeros((vec.size, self.p)) if jac else None
+            if self.analytic:
+                mu = _piecewise_pairs(self.t[row], x[:, self.kin], vec, self.kin_specs,
+                                      None if d is None else d[:, :6])
+            else:
+                mu = self.latent(x[:, self.kin], owner, vec, row, seg)
             if self._has_scale:
                 sc = self.scale_row[row]
                 mu = mu + np.where(sc >= 0, x[vec, np.maximum(sc, 0)], 0.0)
             if not jac:
                 return mu, None
-            d = np.zeros((vec.size, self.p))
-            if self.analytic:
-                d[:, self.kin] = _piecewise_jac_pairs(self.t[row], x[vec][:, self.kin],
-                                                      self.kin_specs)
-            else:
+            if not self.analytic:
                 d[:, self.kin] = self._numeric_jac(x, owner, vec, row, seg)
             if self._has_scale:
                 sc = self.scale_row[row]
@@ -432,7 +450,7 @@ class Problem:
             d1 = np.zeros((1 + self.k_sig, m_all))
             d2 = np.zeros((1 + self.k_sig, m_all))
         with np.errstate(all="ignore"):
-            for em, in_group in self.groups:
+            for (em, in_group), kernel in zip(self.groups, self.kernel, strict=True):
                 if single:
                     sel, r = slice(None), row
                 else:
@@ -440,13 +458,20 @@ class Problem:
                     r = row[sel]
                 ks = len(em.param_names)
                 vs = vec[sel]
+                if kernel:
+                    res = censored_normal_terms(
+                        self.logdv[r], np.clip(mu[sel], -MU_CLAMP, MU_CLAMP),
+                        np.exp(x[vs, self.sig_row[0, r]]), self.cens[r], self.method, deriv)
+                    if deriv:
+                        ll0[sel] = res[0]
+                        d1[0, sel], d2[0, sel], d1[1, sel], d2[1, sel] = res[1:]
+                    else:
+                        ll0[sel] = res
+                    continue
                 limit = None if self.limit is None else self.limit[r]
-                analytic = (deriv and em.kind == "log_additive" and self.method in ("m1", "m3")
-                            and (limit is None or not np.isfinite(limit).any()))
-                # analytic channel derivatives where they exist (log_additive, M1/M3);
-                # otherwise central differences of loglik_obs in each channel, the
-                # perturbed copies riding along in the same call
-                v = 3 + 2 * ks if deriv and not analytic else 1
+                # central differences of loglik_obs in each channel, the perturbed copies
+                # riding along in the same call
+                v = 3 + 2 * ks if deriv else 1
                 m = np.clip(mu[sel], -MU_CLAMP, MU_CLAMP)
                 if v > 1:
                     m = m[None, :] + np.array([0.0, H_ROW, -H_ROW] + [0.0] * (2 * ks))[:, None]
@@ -469,11 +494,6 @@ class Problem:
                 out = np.atleast_2d(out)
                 ll0[sel] = out[0]
                 if not deriv:
-                    continue
-                if analytic:
-                    a1, a2, b1, b2 = lognormal_channel_derivatives(
-                        self.dv[r], m, sig[0], self.cens[r], self.method)
-                    d1[0, sel], d2[0, sel], d1[1, sel], d2[1, sel] = a1, a2, b1, b2
                     continue
                 for ch in range(1 + ks):
                     up, dn = out[1 + 2 * ch], out[2 + 2 * ch]
@@ -526,10 +546,15 @@ class Problem:
             return ofv, g, None
         w = np.clip(-d2, 0.0, None)
         w = np.where(np.isfinite(w), w, 0.0)
-        outer = (w[0][:, None, None] * dmu[:, :, None]) * dmu[:, None, :]
+        # the upper triangle only (the matrix is symmetric): pairs (i, j), i <= j
+        iu, ju = self._triu
+        tri = (w[0][:, None] * dmu[:, iu]) * dmu[:, ju]
         for j, (has, col) in enumerate(sig_dirs):
-            outer[has, col, col] += w[1 + j][has]
-        cur = 2.0 * np.add.reduceat(outer, seg, axis=0)
+            tri[has, self._diag_pos[col]] += w[1 + j][has]
+        tri = 2.0 * np.add.reduceat(tri, seg, axis=0)
+        cur = np.empty((tri.shape[0], self.p, self.p))
+        cur[:, iu, ju] = tri
+        cur[:, ju, iu] = tri
         return ofv, g, cur
 
     def residual(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -599,6 +624,15 @@ class Problem:
         return self.hessians(x[None, :], free[None, :], step=step)[0]
 
 
+@functools.lru_cache(maxsize=16)
+def _triu(p: int) -> tuple[tuple[NDArray[np.int64], NDArray[np.int64]], NDArray[np.int64]]:
+    """Upper-triangle indices of a (p, p) matrix and the positions of its diagonal."""
+    iu, ju = np.triu_indices(p)
+    for a in (iu, ju):
+        a.flags.writeable = False
+    return (iu, ju), np.flatnonzero(iu == ju)
+
+
 def _piecewise_jac_core(tt, nat):
     """Analytic d log C / d (internal parameters) of the Stein piecewise model.
 
@@ -635,8 +669,39 @@ def _piecewise_jac(t: NDArray[np.float64], xk: NDArray[np.float64],
     return _piecewise_jac_core(t[None, :], nat)
 
 
-def _piecewise_jac_pairs(t: NDArray[np.float64], xk: NDArray[np.float64],
-                         specs: Sequence[ParameterSpec]) -> NDArray[np.float64]:
-    """The same per pair: ``t`` (M,), ``xk`` (M, 6) -> (M, 6)."""
-    nat = [s.from_internal(xk[:, i]) for i, s in enumerate(specs)]
-    return _piecewise_jac_core(t, nat)
+def _piecewise_pairs(t: NDArray[np.float64], xk: NDArray[np.float64], vec: NDArray[np.int64],
+                     specs: Sequence[ParameterSpec],
+                     jac: NDArray[np.float64] | None = None) -> NDArray[np.float64]:
+    """Log level of the piecewise model per (vector, row) pair, and its Jacobian in ``jac``.
+
+    ``t`` (M,) are the pairs' times, ``xk`` (B, 6) the internal kinetic vectors and ``vec``
+    (M,) each pair's vector. Natural parameters and their logs are formed once per vector
+    and gathered per pair; the level is the same expression as
+    :meth:`PiecewiseModel.log_predict` (tested equal), and the decline's ``logaddexp`` also
+    gives the fast-phase weight of :func:`_piecewise_jac_core`'s Jacobian, written into
+    ``jac`` (M, 6) when given.
+    """
+    foldx, tmax, cmax, alpha, fb, beta = (s.from_internal(xk[:, i])
+                                          for i, s in enumerate(specs))
+    lf, lc = np.log(foldx), np.log(cmax)
+    g = [v[vec] for v in (tmax, lc - lf, lf / tmax, lc, np.log1p(-fb), np.log(fb), alpha,
+                          beta)]
+    tm, base, rho, lc_p, l1fb, lfb, al, be = g
+    d = np.maximum(t - tm, 0.0)
+    u = l1fb - al * d
+    v = lfb - be * d
+    lse = np.logaddexp(u, v)
+    up = t < tm
+    mu = np.where(up, base + rho * np.minimum(np.maximum(t, 0.0), tm), lc_p + lse)
+    mu = np.where(t < 0, -np.inf, mu)
+    if jac is not None:
+        w = np.exp(u - lse)
+        fb_p, lf_p = fb[vec], lf[vec]
+        ratio = t / tm
+        jac[:, 0] = np.where(up, ratio - 1.0, 0.0)
+        jac[:, 1] = np.where(up, -lf_p * ratio, tm * (al * w + be * (1.0 - w)))
+        jac[:, 2] = 1.0
+        jac[:, 3] = np.where(up, 0.0, -w * al * d)
+        jac[:, 4] = np.where(up, 0.0, (1.0 - fb_p) * (1.0 - w) - fb_p * w)
+        jac[:, 5] = np.where(up, 0.0, -(1.0 - w) * be * d)
+    return mu

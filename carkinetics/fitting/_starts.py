@@ -30,6 +30,7 @@ from carkinetics._validation import closest
 from carkinetics.exceptions import ModelSpecError
 from carkinetics.fitting._problem import ParamInfo, UnitData
 from carkinetics.models.base import Model, ParameterSpec
+from carkinetics.observation import ObservationModel
 
 __all__ = ["build_parameters", "observed_summary", "design"]
 
@@ -167,6 +168,21 @@ def _check_names(kind: str, given: Mapping[str, Any], names: list[str]) -> None:
                              f"among {names}." + closest(unknown[0], names))
 
 
+@functools.lru_cache(maxsize=64)
+def _observation_specs(obs: ObservationModel) -> tuple[tuple[ParameterSpec, str, int, int], ...]:
+    """``(spec, kind, assay, sigma slot)`` of the observation parameters (cached per model)."""
+    specs: list[tuple[ParameterSpec, str, int, int]] = []
+    for k, (ep, assay) in enumerate(obs.assays.items()):
+        for j, s in enumerate(assay.param_specs(include_scale=False)):
+            lower = max(s.lower, SIGMA_LOWER_FRACTION * s.typical)
+            specs.append((ParameterSpec(s.name, s.unit, s.typical, lower, s.upper, "log",
+                                        s.description, s.source), "sigma", k, j))
+        if ep != obs.reference:
+            s = assay.param_specs()[-1]
+            specs.append((s, "scale", k, 0))
+    return tuple(specs)
+
+
 def build_parameters(model: Model, unit: UnitData, *, start: Mapping[str, float] | None = None,
                      bounds: Mapping[str, tuple[float, float]] | None = None,
                      fixed: Mapping[str, float] | None = None
@@ -180,17 +196,8 @@ def build_parameters(model: Model, unit: UnitData, *, start: Mapping[str, float]
         outside its bounds.
     """
     start, bounds, fixed = dict(start or {}), dict(bounds or {}), dict(fixed or {})
-    obs = unit.observation
-    specs: list[tuple[ParameterSpec, str, int, int]] = [(s, "kinetic", -1, 0)
-                                                        for s in model.params]
-    for k, (ep, assay) in enumerate(obs.assays.items()):
-        for j, s in enumerate(assay.param_specs(include_scale=False)):
-            lower = max(s.lower, SIGMA_LOWER_FRACTION * s.typical)
-            specs.append((ParameterSpec(s.name, s.unit, s.typical, lower, s.upper, "log",
-                                        s.description, s.source), "sigma", k, j))
-        if ep != obs.reference:
-            s = assay.param_specs()[-1]
-            specs.append((s, "scale", k, 0))
+    specs = [(s, "kinetic", -1, 0) for s in model.params]
+    specs += _observation_specs(unit.observation)
     names = [s.name for s, *_ in specs]
     for kind, given in (("start", start), ("bounds", bounds), ("fixed", fixed)):
         _check_names(kind, given, names)

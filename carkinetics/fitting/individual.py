@@ -201,6 +201,12 @@ def _covariance(prob: Problem, hess: tuple[np.ndarray, np.ndarray, float], use: 
     return 2.0 * hinv, float(g @ hinv @ g), True, descent, flat
 
 
+@functools.lru_cache(maxsize=1)
+def _default_observation() -> ObservationModel:
+    """The default observation model (frozen; built once)."""
+    return default_observation_model()
+
+
 @dataclass
 class Setup:
     """One participant's prepared fit: its problem, notes and multi-start design."""
@@ -218,7 +224,7 @@ def setup_fit(data: pd.DataFrame, mod: Model, meth: str, *, id: Any = None,
               fixed: Mapping[str, float] | None = None, n_starts: int = 8,
               columns: Columns | None = None, rows: np.ndarray | None = None) -> Setup:
     """Rows, parameters and starts of one fit (raises DataError / ModelSpecError)."""
-    obs = observation if observation is not None else default_observation_model()
+    obs = observation if observation is not None else _default_observation()
     unit, notes = prepare_unit(data, endpoint, obs, id=id, columns=columns, rows=rows)
     infos, x_data, x_typ = build_parameters(mod, unit, start=start, bounds=bounds, fixed=fixed)
     first = None

@@ -10,22 +10,20 @@ sigma``,
 
 :func:`lognormal_channel_derivatives` returns the first and second derivatives of ``ll`` in
 ``mu`` and in ``log sigma`` (the channels of the fitting code), using the inverse Mills
-ratio ``lambda(w) = phi(w) / Phi(w)`` evaluated in log space. The log-likelihood itself is
-still :func:`~carkinetics.observation.loglik_obs`; tests compare these derivatives with
-finite differences of it.
+ratio ``lambda(w) = phi(w) / Phi(w)`` evaluated in log space. They come from the row kernel
+that :func:`~carkinetics.observation.loglik_obs` uses for this case
+(:mod:`carkinetics.observation._normal`); tests compare them with finite differences of
+:func:`~carkinetics.observation.loglik_obs`.
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.special import log_ndtr
+
+from carkinetics.observation._normal import censored_normal_terms
 
 __all__ = ["lognormal_channel_derivatives"]
-
-_HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
 def lognormal_channel_derivatives(
@@ -62,24 +60,6 @@ def lognormal_channel_derivatives(
     y, m, s, c = np.broadcast_arrays(np.asarray(dv, float), np.asarray(mu, float),
                                      np.asarray(sigma, float), np.asarray(cens))
     shape = y.shape
-    y, m, s, c = (v.ravel() for v in (y, m, s, c))
-    z = (np.log(y) - m) / s
-    q = c == 0
-    # censored rows: w is the standardised distance inside the censored side
-    w = np.where(c == -1, -z, z)
-    lam = np.zeros(w.shape)
-    i = np.flatnonzero(~q)
-    if i.size:  # the normal CDF only where it is needed
-        wi = w[i]
-        with np.errstate(over="ignore", under="ignore"):
-            lam[i] = np.exp(-0.5 * wi * wi - _HALF_LOG_2PI - log_ndtr(wi))
-    sign = np.where(c == -1, -1.0, 1.0)  # dw/dmu = -sign / sigma, dw/dlog sigma = -w
-    inv = 1.0 / s
-    d_mu = np.where(q, z * inv, -sign * lam * inv)
-    d2_mu = np.where(q, -inv * inv, -lam * (w + lam) * inv * inv)
-    d_ls = np.where(q, z * z - 1.0, -lam * w)
-    d2_ls = np.where(q, -2.0 * z * z, lam * w * (1.0 - w * (w + lam)))
-    if method == "m1":
-        drop = c == 1
-        d_mu, d2_mu, d_ls, d2_ls = (np.where(drop, 0.0, v) for v in (d_mu, d2_mu, d_ls, d2_ls))
-    return tuple(v.reshape(shape) for v in (d_mu, d2_mu, d_ls, d2_ls))
+    out = censored_normal_terms(np.log(y.ravel()), m.ravel(), s.ravel(),
+                                c.ravel().astype(np.int64), method, deriv=True)
+    return tuple(v.reshape(shape) for v in out[1:])

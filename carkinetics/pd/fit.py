@@ -165,7 +165,9 @@ class _Objective:
     def natural(self, x: NDArray) -> dict[str, NDArray]:
         """Natural values of a batch ``x`` (B, q) for every free and fixed name."""
         with np.errstate(over="ignore"):
-            out = {s.name: np.asarray(s.from_internal(x[:, i]), dtype=float)
+            # clipped to the domain: from_internal at a bound may round just outside it
+            out = {s.name: np.clip(np.asarray(s.from_internal(x[:, i]), dtype=float),
+                                   s.lower, s.upper)
                    for i, s in enumerate(self.free)}
         b = x.shape[0]
         for k, v in self.fixed.items():
@@ -423,9 +425,12 @@ def fit_pd(data: pd.DataFrame, system: CKPDSystem | str, *, id: Any = None,
 
     def dfun(p):
         x = vals(p)
-        pts = np.vstack([x, x + h * np.eye(q)])
+        # step inwards for a parameter at its upper bound: a forward step would leave the
+        # parameter's domain (e.g. kmax = 1000.001 > 1000), which the system rejects
+        step = np.where(x + h <= obj.hi, h, -h)
+        pts = np.vstack([x, x + np.diag(step)])
         r = obj.residual(pts)
-        jac = (r[1:] - r[0]).T / h
+        jac = (r[1:] - r[0]).T / step
         return np.pad(jac, ((0, m_rows - obj.n_res), (0, 0)))
 
     mini = lmfit.Minimizer(fcn, params, scale_covar=False, nan_policy="raise")

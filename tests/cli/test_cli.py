@@ -51,12 +51,11 @@ def test_missing_file_exits_1(tmp_path):
     assert r.returncode == 1 and "absent.csv" in r.stderr
 
 
-def test_demo_writes_figure_and_table(tmp_path):
-    r = run("demo", "--out", tmp_path / "demo")
+def test_demo_writes_figure_and_table(demo_run):
+    r, demo = demo_run
     assert r.returncode == 0, r.stderr
-    demo = tmp_path / "demo"
     for png in ("ck_by_dose.png", "exposure_by_dose.png", "fits/fits.png",
-                "endpoints/responder_rates.png"):
+                "endpoints/responder_rates.png", "population/vpc.png"):
         assert (demo / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png
     nca = pd.read_csv(demo / "nca.csv")
     assert {"id", "CMAX", "TMAX", "AUCLST", "LAMZ", "LAMZHL", "AUCIFO"} <= set(nca.columns)
@@ -78,3 +77,52 @@ def test_demo_writes_figure_and_table(tmp_path):
         # NCA Cmax is the highest quantified post-infusion qPCR value
         obs = data[(data["endpoint"] == "car_qpcr") & (data["cens"] == 0) & (data["time"] >= 0)]
         assert cmax.to_numpy() == pytest.approx(obs.groupby("id")["dv"].max()[ids].to_numpy())
+
+
+def test_demo_adds_pd_fits_escalation_and_report(demo_run):
+    from scipy import stats
+
+    r, demo = demo_run
+    assert r.returncode == 0, r.stderr
+    report = demo / "report.html"
+    assert f"the report is {report.resolve()}" in r.stdout
+    assert report.read_text().startswith("<!DOCTYPE html>")
+    # sequential B-cell fits of every participant
+    pdsum = json.loads((demo / "pd" / "pd_summary.json").read_text())
+    assert pdsum["n_fitted"] + pdsum["n_failed"] == 18 and pdsum["mode"] == "sequential"
+    par = pd.read_csv(demo / "pd" / "pd_parameters.csv")
+    assert par["id"].nunique() == pdsum["n_fitted"] >= 15
+    # the escalation state is the DLT table; the decision follows the BOIN boundaries
+    # (Liu & Yuan 2015: lambda_e, lambda_d from phi1 = 0.6 phi, phi2 = 1.4 phi)
+    state = pd.read_csv(demo / "escalation_state.csv")
+    dlt = pd.read_csv(demo / "endpoints" / "dlt.csv")
+    dlt = dlt[dlt["status"] != "not_evaluable"]
+    assert len(state) == len(dlt) and state["dlt"].sum() == dlt["dlt"].sum()
+    esc = json.loads((demo / "escalation.json").read_text())
+    phi = esc["target"]
+    p1, p2 = 0.6 * phi, 1.4 * phi
+    lam_e = np.log((1 - p1) / (1 - phi)) / np.log(phi * (1 - p1) / (p1 * (1 - phi)))
+    lam_d = np.log((1 - phi) / (1 - p2)) / np.log(p2 * (1 - phi) / (phi * (1 - p2)))
+    for row in esc["decision_table"]:
+        n = row["n"]
+        assert row["escalate_if_le"] == np.floor(n * lam_e + 1e-12)
+        assert row["deescalate_if_ge"] == np.ceil(n * lam_d - 1e-12)
+        y = np.arange(n + 1)
+        elim = y[stats.beta.sf(phi, 1 + y, 1 + n - y) > 0.95]
+        assert row["eliminate_if_ge"] == elim.min()
+    cur = esc["decision"]["current_dose_level"]
+    n, y = esc["n_per_dose"][cur - 1], esc["dlt_per_dose"][cur - 1]
+    assert n == (state["dose_level"] == cur).sum()
+    if y / n <= lam_e:  # escalate, or stay at the highest dose
+        want = min(cur + 1, esc["n_doses"])
+    elif y / n >= lam_d:
+        want = max(cur - 1, 1)
+    else:
+        want = cur
+    if not esc["decision"]["numbers"]["eliminated_levels"]:
+        assert esc["decision"]["next_dose_level"] == want
+    # predicted exposure per dose rises with dose (dose_exp > 0 in the FOCE-I fit)
+    med = [d["cmax_median"] for d in esc["per_dose"]]
+    assert np.all(np.diff(med) > 0)
+    timings = json.loads((demo / "demo_timings.json").read_text())["seconds"]
+    assert {"PD fits (B cells)", "escalation", "report"} <= set(timings)

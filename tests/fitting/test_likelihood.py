@@ -204,3 +204,28 @@ def test_any_registered_model(trial, name):
             ref.estimates["cmax"], rel=1e-3)
     else:  # nested models (tlag -> 0, kappa -> inf give piecewise): never worse
         assert res.ofv <= ref.ofv + 1e-4
+
+
+def test_fused_piecewise_pairs_equal_log_predict_and_the_jacobian():
+    # the fitting code's fused level + Jacobian per (vector, row) pair: the level is the
+    # model's own log_predict bit for bit, the Jacobian the per-grid closed form
+    from carkinetics.fitting._problem import _piecewise_pairs
+
+    model = get_model("piecewise")
+    specs = list(model.params)
+    rng = np.random.default_rng(5)
+    b = 7
+    x = np.array([[s.to_internal(s.typical) for s in specs]] * b)
+    x += rng.normal(0.0, 0.4, x.shape)
+    t = np.array([-1.0, 0.0, 0.5, 3.0, 9.0, 10.0, 28.0, 90.0, 400.0, 900.0])
+    vec = np.repeat(np.arange(b), t.size)
+    tt = np.tile(t, b)
+    jac = np.empty((vec.size, 6))
+    mu = _piecewise_pairs(tt, x, vec, specs, jac)
+    for k in range(b):
+        nat = {s.name: float(s.from_internal(x[k, i])) for i, s in enumerate(specs)}
+        np.testing.assert_array_equal(mu[vec == k], model.log_predict(t, nat))
+    ref = _piecewise_jac(t, x, specs).reshape(-1, 6)
+    ok = tt >= 0
+    np.testing.assert_allclose(jac[ok], ref[ok], rtol=1e-13, atol=1e-13)
+    assert np.array_equal(mu, _piecewise_pairs(tt, x, vec, specs))  # with or without jac

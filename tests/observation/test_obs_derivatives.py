@@ -54,3 +54,36 @@ def test_closed_form_at_the_lloq_median_and_far_tail():
 def test_invalid_method():
     with pytest.raises(ValueError, match="m1' or 'm3"):
         lognormal_channel_derivatives(1.0, 0.0, 1.0, 0, "m4")
+
+
+@pytest.mark.parametrize("method", ["m1", "m3"])
+def test_row_kernel_against_scipy_stats(method):
+    # the kernel behind loglik_obs' common case and the fitters, written out with scipy.stats
+    from carkinetics.observation._normal import censored_normal_terms
+
+    rng = np.random.default_rng(3)
+    n = 300
+    x = rng.normal(0.0, 3.0, n)
+    mean = rng.normal(0.0, 3.0, n)
+    sd = np.exp(rng.normal(-0.3, 0.6, n))
+    c = rng.choice([0, 1, -1], n)
+    expect = np.where(c == 0, stats.norm.logpdf(x, mean, sd),
+                      np.where(c == 1, stats.norm.logcdf(x, mean, sd) if method == "m3" else 0.0,
+                               stats.norm.logsf(x, mean, sd)))
+    ll, d_mu, d2_mu, d_ls, d2_ls = censored_normal_terms(x, mean, sd, c, method, deriv=True)
+    np.testing.assert_allclose(ll, expect, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(ll, censored_normal_terms(x, mean, sd, c, method))
+    h = 1e-5
+
+    def f(m, s):
+        return censored_normal_terms(x, m, s, c, method)
+
+    np.testing.assert_allclose(d_mu, (f(mean + h, sd) - f(mean - h, sd)) / (2 * h),
+                               rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(d_ls, (f(mean, sd * np.exp(h)) - f(mean, sd * np.exp(-h)))
+                               / (2 * h), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(d2_mu, (f(mean + h, sd) - 2 * ll + f(mean - h, sd)) / h**2,
+                               rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(
+        d2_ls, (f(mean, sd * np.exp(h)) - 2 * ll + f(mean, sd * np.exp(-h))) / h**2,
+        rtol=1e-3, atol=1e-3)

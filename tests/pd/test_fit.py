@@ -154,3 +154,20 @@ def test_multi_endpoint_sequential_fit_recovers_truth():
     err = [abs(fit.estimates[n] / truth[n] - 1) for n in est]
     assert np.median(err) < 0.15
     assert fit.estimates["sigma_igg"] == pytest.approx(0.06, rel=0.5)
+
+
+def test_fit_with_a_parameter_at_its_upper_bound():
+    """Regression (found by notebooks/02): with kmax at its upper bound (1000 /day) the
+    forward-difference Jacobian stepped outside the domain and the fit raised
+    ModelSpecError ('Invalid kmax=1000.000997'); it now steps inwards and reports the
+    parameter at its bound."""
+    system = get_pd_model("bcell")
+    truth = {**system.typical(), **CK, "kmax": 1000.0, "kb": 2.0, "ec50": 600.0}
+    data = simulate(system, truth, np.random.default_rng(5), "B", {"cd19_b": 0.06},
+                    {"cd19_b": 1.0})
+    fixed = {k: truth[k] for k in ("b0", "kb", "ec50")}
+    fit = fit_pd(data, system, ck_params=CK, estimate=["kmax"], fixed=fixed, n_starts=2)
+    row = fit.params.loc["kmax"]
+    assert bool(row["at_bound"]) and 999.0 < row["estimate"] <= 1000.0
+    assert np.isnan(row["se"])  # no Wald SE for a parameter at its bound
+    assert np.isfinite(fit.ofv)
