@@ -18,28 +18,32 @@ relative bias (mean of (estimate - truth) / truth, %), relative RMSE and coverag
 90% confidence intervals (Wald on the estimation scale, mapped back) for every parameter,
 the late-sample BLQ fraction, failures and timings.
 
-Run: ``python benchmarks/simest_focei.py [--trials 100] [--seed 20261125] [--out CSV]``.
+The study itself is :func:`carkinetics.fitting.simest.simulation_estimation` (one trial =
+one unit of the package's executor, ``--workers``/``--scheduler``); this script only sets
+the truth and prints the figures.
+
+Run: ``python benchmarks/simest_focei.py [--trials 100] [--seed 20261125] [--workers 2]
+[--out CSV]``.
 Acceptance (issue 6): typical values |bias| < 10% and 90% CI coverage within 82-96%.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
-import sys
 import time
-import warnings
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from carkinetics.fitting.population import PopulationSpec, fit_focei
-from carkinetics.simulate import simulate_trial
+from carkinetics.fitting.population import PopulationSpec
+from carkinetics.fitting.simest import (
+    LATE_DAY,
+    population_truth,
+    simulation_estimation,
+    summarise_trials,
+)
 from carkinetics.simulate.trial import CKPopulation
 
-#: samples after this day count as "late" for the BLQ fraction
-LATE_DAY = 180.0
 TYPICAL = ("foldx", "tmax", "cmax", "alpha", "fb", "beta", "dose_exp", "log_scale_car_flow")
 
 
@@ -54,18 +58,7 @@ POPULATION_TMAX = CKPopulation(omega_flow_scale=0.0)
 
 def truth_table(pop: CKPopulation | None = None) -> dict[str, float]:
     """True values of the fitted parameters (omegas as variances, sigmas as SDs)."""
-    pop = pop or POPULATION
-    out = dict(pop.typical)
-    out["dose_exp"] = pop.dose_exp
-    out["log_scale_car_flow"] = math.log(pop.flow_per_copy)
-    for k, v in pop.omega.items():
-        if v > 0:
-            out[f"omega({k})"] = v**2
-    if pop.omega_flow_scale > 0:
-        out["omega(log_scale_car_flow)"] = pop.omega_flow_scale**2
-    out["sigma_log_car_qpcr"] = pop.sigma_qpcr
-    out["sigma_log_car_flow"] = pop.sigma_flow
-    return out
+    return population_truth(pop or POPULATION)
 
 
 def spec() -> PopulationSpec:
@@ -75,63 +68,25 @@ def spec() -> PopulationSpec:
     return PopulationSpec(random_effects=RANDOM_EFFECTS)
 
 
-def run_trial(seed: int, *, ci_level: float = 0.9) -> pd.DataFrame:
-    """Simulate one trial and fit it; one row per parameter (or one failure row)."""
-    data = simulate_trial(int(seed), population=POPULATION, include_pd=False).data
-    late = data[(data["time"] > LATE_DAY)]
-    blq_late = float((late["cens"] == 1).mean()) if len(late) else math.nan
-    blq_all = float((data.loc[data["time"] >= 0, "cens"] == 1).mean())
-    truth = truth_table()
-    t0 = time.perf_counter()
-    with warnings.catch_warnings(record=True) as wl:
-        warnings.simplefilter("always")
-        try:
-            res = fit_focei(spec(), data, diagnostics=False, ci_level=ci_level)
-        except Exception as exc:  # a failed fit is counted, not hidden
-            return pd.DataFrame([{"seed": seed, "parameter": None, "error": repr(exc),
-                                  "blq_late": blq_late, "blq_all": blq_all}])
-    sec = time.perf_counter() - t0
-    fr = res.to_frame()
-    fr["truth"] = fr["parameter"].map(truth)
-    fr["covered"] = (fr["ci_lower"] <= fr["truth"]) & (fr["truth"] <= fr["ci_upper"])
-    fr["seed"] = seed
-    fr["converged"] = res.converged
-    fr["se_missing"] = bool(fr["se"].isna().all())
-    fr["seconds"] = sec
-    fr["estimation_s"] = res.timings.get("estimation", math.nan)
-    fr["blq_late"] = blq_late
-    fr["blq_all"] = blq_all
-    fr["n_warnings"] = len(wl)
-    fr["error"] = None
-    return fr
-
-
 def summarise(df: pd.DataFrame) -> pd.DataFrame:
-    """Bias, RMSE (relative to truth for non-zero truths) and CI coverage per parameter."""
-    ok = df[df["parameter"].notna()]
-    rows = []
-    for p, g in ok.groupby("parameter", sort=False):
-        t = float(g["truth"].iloc[0])
-        if p == "log_scale_car_flow":  # on the log scale: relative bias of exp(.)
-            rel = np.exp(g["estimate"] - t) - 1.0
-        else:
-            rel = (g["estimate"] - t) / abs(t)
-        cov = g.loc[g["se"].notna(), "covered"]
-        rows.append({"parameter": p, "truth": t, "mean_estimate": float(g["estimate"].mean()),
-                     "bias_pct": 100 * float(rel.mean()),
-                     "median_bias_pct": 100 * float(rel.median()),
-                     "rmse_pct": 100 * float(np.sqrt(np.mean(rel**2))),
-                     "coverage_90": float(cov.mean()) if len(cov) else math.nan,
-                     "n": int(len(g)), "n_with_ci": int(len(cov))})
-    return pd.DataFrame(rows)
+    """Bias, RMSE (relative to truth) and 90% CI coverage per parameter (printed names)."""
+    out = summarise_trials(df)
+    return out.rename(columns={"rel_bias_pct": "bias_pct",
+                               "median_rel_bias_pct": "median_bias_pct",
+                               "rel_rmse_pct": "rmse_pct", "coverage": "coverage_90"})[
+        ["parameter", "truth", "mean_estimate", "bias_pct", "median_bias_pct", "rmse_pct",
+         "coverage_90", "n", "n_with_ci"]]
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--trials", type=int, default=100)
     ap.add_argument("--seed", type=int, default=20261125)
+    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--scheduler", type=str, default=None,
+                    help="Executor backend of carkinetics.parallel.map_units.")
     ap.add_argument("--out", type=Path, default=None,
-                    help="CSV of per-trial estimates (appended trial by trial).")
+                    help="CSV of per-trial estimates (written at the end).")
     ap.add_argument("--shard", type=str, default="0/1",
                     help="i/n: run every n-th trial starting at i (parallel shards).")
     ap.add_argument("--summarise", type=Path, nargs="*", default=None,
@@ -142,22 +97,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.tmax_variability:
         global POPULATION
         POPULATION = POPULATION_TMAX
-    children = np.random.SeedSequence(args.seed).spawn(args.trials)
-    seeds = [int(c.generate_state(1)[0]) for c in children]
     t0 = time.perf_counter()
     if args.summarise:
         df = pd.concat([pd.read_csv(p) for p in args.summarise], ignore_index=True)
     else:
-        from tqdm import tqdm
-
         i, n = (int(v) for v in args.shard.split("/"))
-        parts = []
-        for s in tqdm(seeds[i::n], desc="sim-est", file=sys.stderr):
-            part = run_trial(s)
-            parts.append(part)
-            if args.out:
-                part.to_csv(args.out, mode="a", header=not args.out.exists(), index=False)
-        df = pd.concat(parts, ignore_index=True)
+        res = simulation_estimation(spec(), population=POPULATION, truth=truth_table(),
+                                    n_trials=args.trials, seed=args.seed,
+                                    trials=range(args.trials)[i::n], workers=args.workers,
+                                    scheduler=args.scheduler)
+        df = res.to_frame()
+        if args.out:
+            from carkinetics._atomic import write_table
+
+            write_table(df, args.out)
     wall = time.perf_counter() - t0
     failed = df[df["parameter"].isna()]
     ok = df[df["parameter"].notna()]
@@ -168,13 +121,16 @@ def main(argv: list[str] | None = None) -> int:
           f"{per_trial.shape[0]}, "
           f"failed {failed['seed'].nunique()}; converged {int(per_trial['converged'].sum())}; "
           f"SEs missing (non-PD Hessian) {int(per_trial['se_missing'].sum())}")
+    for r in failed.itertuples():
+        print(f"  failed trial {r.trial} (seed {r.seed}): {r.error}")
     blq = df.groupby("seed")["blq_late"].first()
     print(f"late-sample (day > {LATE_DAY:g}) BLQ fraction: median {blq.median():.0%}, range "
           f"{blq.min():.0%}-{blq.max():.0%}; all samples: median "
           f"{df.groupby('seed')['blq_all'].first().median():.0%}")
     print(f"seconds per trial (fit incl. covariance step): median "
           f"{per_trial['seconds'].median():.2f}, estimation alone "
-          f"{per_trial['estimation_s'].median():.2f}; wall {wall:.0f} s")
+          f"{per_trial['estimation_s'].median():.2f}; wall {wall:.0f} s "
+          f"({args.workers} worker(s))")
     print(summ.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     typ = summ[summ["parameter"].isin(TYPICAL)]
     ok_bias = bool((typ["bias_pct"].abs() < 10).all())
