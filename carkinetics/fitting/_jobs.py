@@ -9,31 +9,43 @@ replicates run in the same batch).
 
 from __future__ import annotations
 
+import hashlib
+import re
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from carkinetics.exceptions import ModelSpecError
 from carkinetics.parallel import map_units
 
-__all__ = ["run_units", "child_seeds", "check_indices", "captured"]
+__all__ = ["run_units", "job_fingerprint", "child_seeds", "check_indices", "captured"]
 
 
 def run_units(fn: Callable[[Any], Any], units: Iterable[Any], *, workers: int = 1,
               scheduler: str | None = None, progress: bool = True, desc: str | None = None,
-              chunksize: int | None = None) -> list[Any]:
-    """:func:`~carkinetics.parallel.map_units`, passing ``scheduler`` only when given.
+              chunksize: int | None = None, store: Any = None, resume: bool = False,
+              fingerprint: str | None = None) -> list[Any]:
+    """:func:`~carkinetics.parallel.map_units` with the jobs' defaults (one executor)."""
+    return map_units(fn, units, workers=workers, progress=progress, desc=desc,
+                     chunksize=chunksize, scheduler=scheduler, store=store, resume=resume,
+                     fingerprint=fingerprint)
 
-    The executor's ``scheduler`` keyword (local processes, dask) is optional; leaving it
-    out when it is ``None`` keeps these jobs working with any version of ``map_units``.
+
+def job_fingerprint(table: pd.DataFrame, *parts: Any) -> str:
+    """SHA-256 identity of a batch job (its table and settings) for its resume store.
+
+    ``parts`` are hashed by ``repr``: pass only values whose ``repr`` is stable across runs
+    (numbers, strings, tuples, frozen dataclasses of those).
     """
-    kw: dict[str, Any] = {"workers": workers, "progress": progress, "desc": desc,
-                          "chunksize": chunksize}
-    if scheduler is not None:
-        kw["scheduler"] = scheduler
-    return map_units(fn, units, **kw)
+    h = hashlib.sha256()
+    h.update(pd.util.hash_pandas_object(table, index=False).to_numpy().tobytes())
+    h.update(repr([(str(c), str(t)) for c, t in table.dtypes.items()]).encode())
+    # object addresses (default reprs) differ between runs: leave them out
+    h.update(re.sub(r" at 0x[0-9a-fA-F]+", "", repr(parts)).encode())
+    return h.hexdigest()
 
 
 def child_seeds(seed: int, n: int) -> list[np.random.SeedSequence]:

@@ -37,6 +37,7 @@ replicate; checked in the tests).
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -48,7 +49,13 @@ from scipy import stats
 
 from carkinetics._validation import check_option
 from carkinetics.exceptions import DataError, ModelSpecError
-from carkinetics.fitting._jobs import captured, check_indices, child_seeds, run_units
+from carkinetics.fitting._jobs import (
+    captured,
+    check_indices,
+    child_seeds,
+    job_fingerprint,
+    run_units,
+)
 from carkinetics.parallel import UnitFailure
 
 __all__ = [
@@ -472,6 +479,8 @@ def bootstrap_participants(
     workers: int = 1,
     scheduler: str | None = None,
     progress: bool = True,
+    store: str | os.PathLike[str] | None = None,
+    resume: bool = False,
     method: str | None = None,
     chunksize: int | None = None,
 ) -> BootstrapResult:
@@ -512,9 +521,15 @@ def bootstrap_participants(
         Worker processes of :func:`~carkinetics.parallel.map_units`; results do not depend
         on it.
     scheduler : str, optional
-        Executor backend passed to ``map_units`` (only when given).
+        Executor backend of ``map_units`` (local processes, in-process, dask).
     progress : bool, default True
         Progress bar.
+    store : path-like, optional
+        Resume store directory: each finished replicate is written there at once (atomic
+        rename), so an interrupted run loses nothing.
+    resume : bool, default False
+        Reuse the replicates already in ``store`` (refused if the store was made by a
+        different job: other data, statistic, seed or settings).
     method : str, optional
         Label of the result (default: the statistic's class name).
     chunksize : int, optional
@@ -568,9 +583,15 @@ def bootstrap_participants(
               for i in jk_ids]
     label = method or type(statistic).__name__
     t1 = time.perf_counter()
+    fingerprint = None
+    if store is not None:
+        fingerprint = job_fingerprint(table, "bootstrap", repr(statistic), int(seed), int(n),
+                                      which, repr(stratify), None if ids is None else
+                                      [str(i) for i in ids], bool(bca), chunksize)
     out = run_units(_unit, units, workers=workers, scheduler=scheduler, progress=progress,
                     desc=f"bootstrap {label}",
-                    chunksize=chunksize or (1 if len(units) < 64 else None))
+                    chunksize=chunksize or (1 if len(units) < 64 else None), store=store,
+                    resume=resume, fingerprint=fingerprint)
     t_batch = time.perf_counter() - t1
     est_rows, rep_rows = [], []
     for k, res in zip(which, out[:len(which)], strict=True):
@@ -637,6 +658,7 @@ def bootstrap_focei(spec: Any, data: pd.DataFrame, *, n: int = 200, seed: int = 
                     replicates: Sequence[int] | None = None, ci_level: float = 0.95,
                     bca: bool = True, include_unconverged: bool = False, workers: int = 1,
                     scheduler: str | None = None, progress: bool = True,
+                    store: str | os.PathLike[str] | None = None, resume: bool = False,
                     **fit_options: Any) -> BootstrapResult:
     """Case bootstrap by participant of a FOCE-I population fit.
 
@@ -651,7 +673,7 @@ def bootstrap_focei(spec: Any, data: pd.DataFrame, *, n: int = 200, seed: int = 
     data : DataFrame
         Long-format data.
     n, seed, stratify, replicates, ci_level, bca, include_unconverged, workers, scheduler,
-    progress
+    progress, store, resume
         As in :func:`bootstrap_participants` (``stratify``: a column such as ``"dose"``).
     fit : FOCEIResult, optional
         The fit of ``data`` with ``spec`` (default: fitted here).
@@ -684,7 +706,8 @@ def bootstrap_focei(spec: Any, data: pd.DataFrame, *, n: int = 200, seed: int = 
         data, stat, n=n, seed=seed, stratify=stratify, replicates=replicates,
         original=dict(zip(fr["parameter"], fr["estimate"], strict=True)), ci_level=ci_level,
         bca=bca, include_unconverged=include_unconverged, workers=workers,
-        scheduler=scheduler, progress=progress, method="focei", chunksize=1)
+        scheduler=scheduler, progress=progress, method="focei", chunksize=1, store=store,
+        resume=resume)
     iv = res.intervals.copy()
     se = fr.set_index("parameter")["se"] if "se" in fr else pd.Series(dtype=float)
     iv["se_model"] = iv["parameter"].map(se).astype(float)

@@ -228,21 +228,22 @@ def test_cli_bootstrap_individual(tmp_path, trial):
     assert use.exit_code == 2 and "--method" in use.output
 
 
-def test_scheduler_is_passed_to_the_executor_only_when_given(monkeypatch):
-    import carkinetics.fitting._jobs as jobs
+def test_store_and_resume_skip_the_stored_replicates(tmp_path):
+    calls = []
 
-    seen = []
-    real = jobs.map_units
+    def stat(table):
+        calls.append(len(table))
+        return {"x": float(table["x"].mean())}
 
-    def recorder(fn, units, **kw):
-        seen.append(dict(kw))
-        kw.pop("scheduler", None)
-        return real(fn, units, **kw)
-
-    monkeypatch.setattr(jobs, "map_units", recorder)
-    a = bootstrap_participants(TABLE, MEAN, n=5, seed=2, bca=False, progress=False)
-    b = bootstrap_participants(TABLE, MEAN, n=5, seed=2, bca=False, progress=False,
-                               scheduler="in-process")
-    assert "scheduler" not in seen[0] and seen[1]["scheduler"] == "in-process"
+    store = tmp_path / "units"
+    a = bootstrap_participants(TABLE, stat, n=6, seed=2, bca=False, progress=False,
+                               store=store)
+    first = len(calls)  # the original data + 6 replicates
+    assert first == 7
+    b = bootstrap_participants(TABLE, stat, n=6, seed=2, bca=False, progress=False,
+                               store=store, resume=True)
+    assert len(calls) == first + 1  # only the original statistic: every replicate reused
     pd.testing.assert_frame_equal(a.to_frame(), b.to_frame())
-    assert b.info["scheduler"] == "in-process"
+    with pytest.raises(Exception, match="(?i)different|fingerprint|job"):
+        bootstrap_participants(TABLE, stat, n=6, seed=3, bca=False, progress=False,
+                               store=store, resume=True)

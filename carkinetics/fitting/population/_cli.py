@@ -12,7 +12,13 @@ from typing import Annotated
 
 import typer
 
-from carkinetics._clitools import usage_error
+from carkinetics._clitools import (
+    ResumeOpt,
+    SchedulerOpt,
+    WorkersOpt,
+    check_scheduler,
+    usage_error,
+)
 from carkinetics.observation import METHODS
 
 __all__ = ["register"]
@@ -196,11 +202,9 @@ def register(app: typer.Typer, fail: Callable[[str], None]) -> None:
         include_unconverged: Annotated[bool, typer.Option(
             "--include-unconverged/--converged-only",
             help="Use unconverged replicates in the intervals.")] = False,
-        workers: Annotated[int, typer.Option("--workers", min=1,
-                                             help="Worker processes.")] = 1,
-        scheduler: Annotated[str | None, typer.Option(
-            "--scheduler", help="Executor backend (e.g. local-dask, tcp://host:port); "
-            "default local processes.")] = None,
+        workers: WorkersOpt = 1,
+        scheduler: SchedulerOpt = None,
+        resume: ResumeOpt = False,
         progress: Annotated[bool, typer.Option("--progress/--no-progress",
                                                help="Show a progress bar.")] = True,
     ) -> None:
@@ -213,14 +217,18 @@ def register(app: typer.Typer, fail: Callable[[str], None]) -> None:
         status), DIR/replicate_status.csv (status and reason per replicate; failures are
         never dropped), DIR/intervals.csv (bootstrap SE, percentile, basic, BCa),
         DIR/samples.csv, DIR/jackknife.csv, DIR/summary.json. Results do not depend on
-        --workers or --scheduler.
+        --workers or --scheduler. FOCE-I replicates are stored in DIR/.units as they finish
+        (removed once the outputs are written); after an interruption the same command with
+        --resume refits only the replicates not stored yet.
         """
         import hashlib
+        import shutil
         import time
 
         from carkinetics.fitting.bootstrap import _HOW
 
         _check_model(model, blq)
+        check_scheduler(scheduler)
         if method not in ("focei", "individual"):
             _usage(f"--method {method!r}: expected 'focei' or 'individual'.")
         if summary not in _HOW:
@@ -245,7 +253,7 @@ def register(app: typer.Typer, fail: Callable[[str], None]) -> None:
             if method == "focei":
                 spec = _build_spec(df, data, model, covariates, endpoint, blq, random_effects)
                 res = bootstrap_focei(spec, df, include_unconverged=include_unconverged,
-                                      **common)
+                                      store=out / ".units", resume=resume, **common)
             else:
                 res = bootstrap_individuals(df, model, endpoint=endpoint, method=blq.lower(),
                                             how=summary, **common)
@@ -259,6 +267,7 @@ def register(app: typer.Typer, fail: Callable[[str], None]) -> None:
             "model": model, "covariates": covariates if method == "focei" else None,
             "blq": blq.lower(), "endpoint": endpoint,
             "random_effects": random_effects, "total_s": round(t_all, 3)})
+        shutil.rmtree(out / ".units", ignore_errors=True)
         c = res.counts
         typer.echo(f"carkinetics bootstrap ({method}): {c['ok']} ok, {c['unconverged']} "
                    f"unconverged, {c['failed']} failed of {c['total']} replicates in "
