@@ -58,6 +58,7 @@ record's filler.
 
 from __future__ import annotations
 
+import csv
 import os
 import re
 from collections.abc import Mapping
@@ -253,6 +254,13 @@ def read_data(path: str | os.PathLike, *, format: str | None = None,
     return validate(raw, source=str(path))
 
 
+def _has_carriage_return(table: pd.DataFrame) -> bool:
+    if any("\r" in str(c) for c in table.columns):
+        return True
+    return any(table[c].map(lambda v: isinstance(v, str) and "\r" in v).any()
+               for c in table.columns if not pd.api.types.is_numeric_dtype(table[c]))
+
+
 def write_data(df: pd.DataFrame, path: str | os.PathLike, *, check: bool = True) -> Path:
     """Write a table to CSV or Parquet (by suffix), atomically.
 
@@ -288,7 +296,10 @@ def write_data(df: pd.DataFrame, path: str | os.PathLike, *, check: bool = True)
     cols = [c for c in COLUMN_ORDER if c in table] + [c for c in table if c not in COLUMN_ORDER]
     table = table[cols]
     if fmt == "csv":
-        atomic_write(path, lambda tmp: table.to_csv(tmp, index=False))
+        # pandas leaves a text cell with a lone carriage return unquoted, which every CSV
+        # reader then splits into two lines: quote all text in that case
+        quoting = csv.QUOTE_NONNUMERIC if _has_carriage_return(table) else csv.QUOTE_MINIMAL
+        atomic_write(path, lambda tmp: table.to_csv(tmp, index=False, quoting=quoting))
     else:
         atomic_write(path, lambda tmp: table.to_parquet(tmp, index=False))
     return path

@@ -356,6 +356,7 @@ def register(app: typer.Typer, fail) -> None:
         import numpy as np
         import pandas as pd
 
+        from carkinetics.data._text import read_csv
         from carkinetics.escalation.base import TrialState, check_target
         from carkinetics.escalation.designs import make_design
         from carkinetics.exceptions import DataError, ModelSpecError
@@ -387,7 +388,7 @@ def register(app: typer.Typer, fail) -> None:
             fail("--cmax-limit/--auc-limit need --population or --ck-params.")
         try:
             check_target(target)
-            tab = pd.read_csv(state)
+            tab = read_csv(state)
             missing = [c for c in ("id", "dose_level", "dlt") if c not in tab]
             if missing:
                 raise DataError(f"missing column(s) {missing}; expected id, dose_level, "
