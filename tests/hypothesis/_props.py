@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
 import pandas as pd
 from hypothesis import settings
 from hypothesis import strategies as st

@@ -12,8 +12,17 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from _props import NA_TOKENS, any_float, examples, finite, is_number_text, odd_text, positive
-from _props import same_cell, same_values
+from _props import (
+    NA_TOKENS,
+    any_float,
+    examples,
+    finite,
+    is_number_text,
+    odd_text,
+    positive,
+    same_cell,
+    same_values,
+)
 from hypothesis import assume, event, given
 from hypothesis import strategies as st
 
