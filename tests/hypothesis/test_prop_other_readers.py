@@ -314,3 +314,14 @@ def test_na_tokens_are_not_participants_of_the_pd_parameter_table(tmp_path):
     with pytest.raises(DataError, match="id"):
         read_ck_params(path)
     assert NA_TOKENS[0] == "NA"
+
+
+def test_escalate_refuses_a_participant_twice_or_without_id(tmp_path):
+    # regression: a repeated id was counted as two participants
+    state = tmp_path / "state.csv"
+    state.write_text("id,dose_level,dlt,in_window\n1,1,0,0\n2,1,0,0\n1,1,1,0\n,1,0,0\n")
+    code, out, _ = _cli("escalate", state, "--out", tmp_path / "d.json", "--n-doses", "3")
+    assert code == 1
+    assert "row 4, column 'id': missing" in out
+    assert "rows 1, 3, column 'id': participant 1 appears 2 times" in out
+    assert not (tmp_path / "d.json").exists()
