@@ -1,8 +1,8 @@
 """Shared strategies and helpers of the property-based suite (not a test module).
 
-Example counts: the "ci" profile (default, see tests/hypothesis/conftest.py) runs ``n`` examples per
-test as given to :func:`examples`; CARKINETICS_HYPOTHESIS_PROFILE=long scales them to the
-long profile's 2000 (x n / 40).
+Example counts: the "ci" profile (default, see tests/hypothesis/conftest.py) runs ``n``
+examples per test as given to :func:`examples`; CARKINETICS_HYPOTHESIS_PROFILE=long scales
+them to the long profile's 2000 (x n / 40).
 """
 
 from __future__ import annotations
