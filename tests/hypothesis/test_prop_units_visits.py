@@ -36,6 +36,12 @@ def test_convert_is_exact_or_a_unit_error(values, a, b):
     np.testing.assert_allclose(back[ok], x[ok], rtol=4e-16)
 
 
+def test_convert_overflow_is_inf_without_a_warning():
+    # regression (long profile): 1.8e306 g/L -> mg/dL overflowed with a RuntimeWarning
+    out = convert([1.797693134862316e306, -1e307, 1.0], "g/L", "mg/dL")
+    assert out.tolist() == [np.inf, -np.inf, 100.0]
+
+
 @examples(20)
 @given(data=st.data())
 def test_to_canonical_converts_rows_or_raises_data_error(data):
