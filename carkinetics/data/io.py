@@ -58,6 +58,7 @@ record's filler.
 
 from __future__ import annotations
 
+import csv
 import os
 import re
 from collections.abc import Mapping
@@ -67,9 +68,11 @@ import pandas as pd
 
 from carkinetics._atomic import atomic_write
 from carkinetics._validation import check_option
+from carkinetics.data import _text
 from carkinetics.data._nonmem import DEFAULT_DVID_MAP, NONMEM_COLUMNS, from_nonmem, to_nonmem
 from carkinetics.data.schema import COLUMN_ORDER, NUMERIC
 from carkinetics.data.validate import validate
+from carkinetics.exceptions import DataError
 
 __all__ = [
     "read_data",
@@ -94,10 +97,10 @@ def _looks_nonmem(columns) -> bool:
 
 def _nonmem_header(path: Path) -> tuple[int, str | None, list[str]]:
     """Return (lines to skip, separator, column names) of a NONMEM-style text file."""
-    with open(path, encoding="utf-8") as f:
-        first = f.readline()
-        skip = 1 if first.strip().upper().startswith("TABLE NO") else 0
-        header = f.readline() if skip else first
+    lines = _text.decode(path).splitlines()
+    first = lines[0] if lines else ""
+    skip = 1 if first.strip().upper().startswith("TABLE NO") else 0
+    header = (lines[1] if len(lines) > 1 else "") if skip else first
     sep = "," if "," in header else r"\s+"
     return skip, sep, [c.strip() for c in re.split(sep, header.strip())]
 
@@ -129,7 +132,8 @@ def read_nonmem(path: str | os.PathLike, *, dvid_map: Mapping[int, str] | None =
     """
     path = Path(path)
     skip, sep, _ = _nonmem_header(path)
-    nm = pd.read_csv(path, sep=sep, skiprows=skip, na_values=["."], skipinitialspace=True)
+    nm = _text.read_csv(path, sep=None if sep == "," else sep, skip=skip, na_values=["."],
+                        skipinitialspace=True)
     return from_nonmem(nm, dvid_map=dvid_map, time_unit=time_unit, source=str(path))
 
 
@@ -161,15 +165,39 @@ def write_nonmem(df: pd.DataFrame, path: str | os.PathLike, *,
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
-    """Read a CSV like pandas would, but keep text with leading zeros ("007") as text."""
-    raw = pd.read_csv(path, dtype=str)
+    """Read a CSV, typing each column; no value is changed on the way in.
+
+    A column is numeric when every non-empty cell is a number (or an NA token such as
+    ``NA``, ``nan``, ``NULL`` that R, pandas and spreadsheets write for a missing number),
+    text otherwise. Text keeps every cell exactly as written (``"007"``, ``"NA"``,
+    ``" a "``), except that an empty cell is missing; in the schema's numeric columns and in
+    ``id`` the NA tokens mean missing.
+    """
+    raw = _text.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
     for c in raw.columns:
         text = raw[c]
-        num = pd.to_numeric(text, errors="coerce")
-        numeric = bool((num.notna() | text.isna()).all())
-        if numeric and (c in NUMERIC or not text.str.match(_LEADING_ZERO, na=False).any()):
-            raw[c] = num.astype("float64") if text.isna().all() else num
+        token = text.isin(_text.NA_TOKENS) & text.notna()
+        num = pd.to_numeric(text.where(~token), errors="coerce")
+        numeric = bool((num.notna() | text.isna() | token).all())
+        if c in NUMERIC or c == "id":
+            raw[c] = text = text.where(~token)
+        typed = num.notna().any() or text.isna().all()  # an all-"NA" text column stays text
+        if numeric and (c in NUMERIC or (typed and
+                                         not text.str.match(_LEADING_ZERO, na=False).any())):
+            raw[c] = num.astype("float64") if num.isna().all() else num
     return raw
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_parquet(path)
+    except IsADirectoryError:
+        raise
+    except (OSError, ValueError) as exc:  # pyarrow.ArrowInvalid is a ValueError
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError([f"{path}: the file cannot be read as Parquet ({msg}); fix: write it with "
+                         "write_data(table, 'x.parquet') or pandas DataFrame.to_parquet, or "
+                         "give a .csv file."], source=str(path)) from None
 
 
 def read_data(path: str | os.PathLike, *, format: str | None = None,
@@ -206,19 +234,31 @@ def read_data(path: str | os.PathLike, *, format: str | None = None,
         check_option("format", format, _FORMATS)
     fmt = format or _SUFFIX.get(path.suffix.lower())
     if fmt is None:
-        if path.is_file() and _looks_nonmem(_nonmem_header(path)[2]):
+        try:
+            nonmem = path.is_file() and _looks_nonmem(_nonmem_header(path)[2])
+        except DataError:  # not a text table: the suffix is the better message
+            nonmem = False
+        if nonmem:
             fmt = "nonmem"
         else:
             raise ValueError(f"Unknown format of {str(path)!r}: suffix {path.suffix!r} is not "
                              f"one of {list(_SUFFIX)}; pass format= one of {list(_FORMATS)}.")
-    if fmt == "csv" and format is None and _looks_nonmem(pd.read_csv(path, nrows=0).columns):
+    if fmt == "csv" and format is None and _looks_nonmem(
+            _text.header_and_first(_text.decode(path), str(path))):
         fmt = "nonmem"
     if fmt == "nonmem" and path.suffix.lower() not in (".parquet", ".pq"):
         return read_nonmem(path, dvid_map=dvid_map, time_unit=time_unit)
-    raw = pd.read_parquet(path) if fmt in ("parquet", "nonmem") else _read_csv(path)
+    raw = _read_parquet(path) if fmt in ("parquet", "nonmem") else _read_csv(path)
     if fmt == "nonmem" or (format is None and _looks_nonmem(raw.columns)):
         return from_nonmem(raw, dvid_map=dvid_map, time_unit=time_unit, source=str(path))
     return validate(raw, source=str(path))
+
+
+def _has_carriage_return(table: pd.DataFrame) -> bool:
+    if any("\r" in str(c) for c in table.columns):
+        return True
+    return any(table[c].map(lambda v: isinstance(v, str) and "\r" in v).any()
+               for c in table.columns if not pd.api.types.is_numeric_dtype(table[c]))
 
 
 def write_data(df: pd.DataFrame, path: str | os.PathLike, *, check: bool = True) -> Path:
@@ -256,7 +296,10 @@ def write_data(df: pd.DataFrame, path: str | os.PathLike, *, check: bool = True)
     cols = [c for c in COLUMN_ORDER if c in table] + [c for c in table if c not in COLUMN_ORDER]
     table = table[cols]
     if fmt == "csv":
-        atomic_write(path, lambda tmp: table.to_csv(tmp, index=False))
+        # pandas leaves a text cell with a lone carriage return unquoted, which every CSV
+        # reader then splits into two lines: quote all text in that case
+        quoting = csv.QUOTE_NONNUMERIC if _has_carriage_return(table) else csv.QUOTE_MINIMAL
+        atomic_write(path, lambda tmp: table.to_csv(tmp, index=False, quoting=quoting))
     else:
         atomic_write(path, lambda tmp: table.to_parquet(tmp, index=False))
     return path

@@ -142,7 +142,9 @@ def factor(from_unit: str, to_unit: str) -> Fraction:
 
 def _apply(values: np.ndarray, num: np.ndarray | int, den: np.ndarray | int) -> np.ndarray:
     # One correctly rounded operation per value: x * num when den == 1, x / den when num == 1.
-    return values * num / den
+    # A result beyond the float range is +-inf (IEEE rounding), without a RuntimeWarning.
+    with np.errstate(over="ignore"):
+        return values * num / den
 
 
 def convert(values: ArrayLike, from_unit: str, to_unit: str):
@@ -151,7 +153,8 @@ def convert(values: ArrayLike, from_unit: str, to_unit: str):
     Parameters
     ----------
     values : float, array_like or pandas.Series
-        Values in ``from_unit``. NaN and infinities pass through.
+        Values in ``from_unit``. NaN and infinities pass through; a result beyond the
+        float range (above ~1.8e308) is +-inf.
     from_unit, to_unit : str
         Units of :data:`UNITS` of the same dimension.
 

@@ -302,6 +302,13 @@ def _close(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _censoring(work: pd.DataFrame, cens: np.ndarray, ok, p: Problems) -> None:
+    # rows with non-finite limits are reported by _numeric; comparing them here (inf - inf)
+    # must not warn
+    with np.errstate(invalid="ignore", over="ignore"):
+        _censoring_checks(work, cens, ok, p)
+
+
+def _censoring_checks(work: pd.DataFrame, cens: np.ndarray, ok, p: Problems) -> None:
     n = len(work)
     nan = np.full(n, np.nan)
     dv = work["dv"].to_numpy() if "dv" in work else nan

@@ -39,9 +39,8 @@ def register(app: typer.Typer, fail) -> None:
         dlt_window: Annotated[float, typer.Option("--dlt-window", min=1.0, help="DLT window "
                                                   "(days after infusion).")] = 28.0,
     ) -> None:
-        import pandas as pd
-
         from carkinetics.data import read_data
+        from carkinetics.data._text import read_csv
         from carkinetics.endpoints import (
             DEFAULT_DLT,
             DLTDefinition,
@@ -62,9 +61,9 @@ def register(app: typer.Typer, fail) -> None:
             participants = participants_from_data(table)
             events = None if ae is None else read_ae(ae, participants=participants)
             crs_obs = None if crs is None else validate_crs_observations(
-                pd.read_csv(crs, dtype={"id": str}), source=str(crs))
+                read_csv(crs, dtype={"id": str}), source=str(crs))
             icans_obs = None if icans is None else validate_icans_observations(
-                pd.read_csv(icans, dtype={"id": str}), source=str(icans))
+                read_csv(icans, dtype={"id": str}), source=str(icans))
             dlt = DLTDefinition(criteria=DEFAULT_DLT.criteria, window_days=dlt_window)
             tables = endpoint_tables(table, events, participants=participants, dlt=dlt,
                                      crs_obs=crs_obs, icans_obs=icans_obs)

@@ -224,7 +224,9 @@ def validate_ae(df: pd.DataFrame, *, participants: pd.DataFrame | None = None,
 
 def read_ae(path: str | os.PathLike, *, participants: pd.DataFrame | None = None) -> pd.DataFrame:
     """Read and validate an adverse-event CSV file (see :func:`validate_ae`)."""
-    raw = pd.read_csv(path, dtype={"id": str})
+    from carkinetics.data._text import read_csv
+
+    raw = read_csv(path, dtype={"id": str})
     return validate_ae(raw, participants=participants, source=str(path))
 
 

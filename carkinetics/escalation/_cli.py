@@ -393,6 +393,8 @@ def register(app: typer.Typer, fail) -> None:
         import numpy as np
         import pandas as pd
 
+        from carkinetics.data._report import fmt
+        from carkinetics.data._text import read_csv
         from carkinetics.escalation.base import TrialState, check_target
         from carkinetics.escalation.designs import make_design
         from carkinetics.exceptions import DataError, ModelSpecError
@@ -424,11 +426,21 @@ def register(app: typer.Typer, fail) -> None:
             fail("--cmax-limit/--auc-limit need --population or --ck-params.")
         try:
             check_target(target)
-            tab = pd.read_csv(state)
+            tab = read_csv(state)
             missing = [c for c in ("id", "dose_level", "dlt") if c not in tab]
             if missing:
                 raise DataError(f"missing column(s) {missing}; expected id, dose_level, "
                                 "delivered_dose, dlt, in_window.", source=str(state))
+            no_id = np.flatnonzero(tab["id"].isna().to_numpy())
+            twice = tab["id"].duplicated(keep=False).to_numpy() & tab["id"].notna().to_numpy()
+            if no_id.size or twice.any():
+                raise DataError([f"row {i + 1}, column 'id': missing; fix: fill in the "
+                                 "participant id." for i in no_id]
+                                + [f"rows {', '.join(str(i + 1) for i in g)}, column 'id': "
+                                   f"participant {fmt(k)} appears {len(g)} times (one row per "
+                                   "participant); fix: keep one row." for k, g in
+                                   tab[twice].groupby("id", sort=False).groups.items()],
+                                source=str(state))
             lvl = pd.to_numeric(tab["dose_level"], errors="coerce").to_numpy(float) - 1
             if "delivered_dose" in tab and dose_values is not None:
                 dv = pd.to_numeric(tab["delivered_dose"], errors="coerce").to_numpy(float)

@@ -445,6 +445,10 @@ def source_from_table(table: Any, *, model: str = "piecewise", uncertainty: bool
         raise DataError(f"columns {list(table.columns)}: expected 'parameter' and 'estimate' "
                         "(or 'value'), optionally 'se'.", source=source)
     names = table["parameter"].astype(str).str.strip().tolist()
+    repeated = sorted({k for k in names if names.count(k) > 1})
+    if repeated:
+        raise DataError([f"parameter {k!r} appears {names.count(k)} times; fix: keep one row "
+                         "per parameter." for k in repeated], source=source)
     est = dict(zip(names, pd.to_numeric(table[col], errors="coerce").to_numpy(float),
                    strict=True))
     se = (dict(zip(names, pd.to_numeric(table["se"], errors="coerce").to_numpy(float),
@@ -490,6 +494,18 @@ def source_from_table(table: Any, *, model: str = "piecewise", uncertainty: bool
     design = spec.design(rows)
     theta = {s.name: float(est.get(s.name, s.typical)) for s in design.theta_specs}
     sigma = {s.name: float(est.get(s.name, s.typical)) for s in design.sigma_specs}
+    ranges = [s for s in (*design.theta_specs, *design.sigma_specs)
+              if not s.contains({**theta, **sigma}[s.name])]
+    problems = [f"parameter {s.name!r}: estimate {({**theta, **sigma})[s.name]!r} is outside "
+                f"its range {'(' if s.open_lower else '['}{s.lower:g}, {s.upper:g}"
+                f"{')' if s.open_upper else ']'}; fix: correct the estimate." for s in ranges]
+    problems += [f"parameter {k!r}: a variance of {v!r} is negative; fix: correct it."
+                 for k, v in omega_diag.items() if v < 0]
+    problems += [f"parameter {k!r}: standard error {v!r} is not a finite number >= 0; fix: "
+                 "correct it, or leave it empty." for k, v in se.items()
+                 if not (np.isnan(v) or (math.isfinite(v) and v >= 0))]
+    if problems:
+        raise DataError(problems, source=source)
     k = len(design.eta_names)
     omega = np.zeros((k, k))
     for i, a in enumerate(design.eta_names):
@@ -524,7 +540,7 @@ def read_population(path: Any, *, model: str | None = None, uncertainty: bool = 
     import json
     from pathlib import Path
 
-    import pandas as pd
+    from carkinetics.data._text import read_csv
 
     p = Path(path)
     csv = p / "population.csv" if p.is_dir() else p
@@ -537,7 +553,7 @@ def read_population(path: Any, *, model: str | None = None, uncertainty: bool = 
             model = json.loads(summ.read_text()).get("model")
         except (ValueError, AttributeError) as exc:
             raise DataError(f"{summ}: not a JSON object ({exc}).", source=str(summ)) from exc
-    return source_from_table(pd.read_csv(csv), model=model or "piecewise",
+    return source_from_table(read_csv(csv), model=model or "piecewise",
                              uncertainty=uncertainty, source=str(csv))
 
 
@@ -545,10 +561,10 @@ def read_ck_params(path: Any, *, model: str = "piecewise") -> Any:
     """Typical CK values (CSV ``parameter, value``): a source without uncertainty."""
     from pathlib import Path
 
-    import pandas as pd
+    from carkinetics.data._text import read_csv
 
     if not Path(path).exists():
         raise DataError(f"{path}: no such file (expected a CSV with columns parameter, value).",
                         source=str(path))
-    return source_from_table(pd.read_csv(path), model=model, uncertainty=False,
+    return source_from_table(read_csv(path), model=model, uncertainty=False,
                              source=str(path))

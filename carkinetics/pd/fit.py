@@ -502,27 +502,56 @@ def read_ck_params(path_or_frame: str | os.PathLike[str] | pd.DataFrame,
     """CAR-T parameters by participant from a ``carkinetics fit`` parameters table.
 
     Accepts the long table (``id, parameter, estimate``; the CLI's ``parameters.csv``) or a
-    wide table (``id`` and one column per parameter). Participants missing a parameter are
-    left out.
+    wide table (``id`` and one column per parameter). Participants missing a parameter (an
+    empty or non-finite estimate, or a failed fit) are left out.
 
     Raises
     ------
     DataError
-        If the table has neither layout.
+        If the table has neither layout, an id is missing, a participant (or, in the long
+        layout, a participant's parameter) appears twice, or an estimate is text that is not
+        a number.
     """
-    df = path_or_frame if isinstance(path_or_frame, pd.DataFrame) else pd.read_csv(
-        path_or_frame)
-    if {"id", "parameter", "estimate"} <= set(df.columns):
+    from carkinetics.data._text import read_csv
+
+    if isinstance(path_or_frame, pd.DataFrame):
+        df, source = path_or_frame, "ck-params"
+    else:
+        df, source = read_csv(path_or_frame), str(path_or_frame)
+    long = {"id", "parameter", "estimate"} <= set(df.columns)
+    if not long and not ("id" in df.columns and set(names) <= set(df.columns)):
+        raise DataError(f"CK parameter table has columns {list(df.columns)}; expected the long "
+                        "layout (id, parameter, estimate) of `carkinetics fit` or a wide "
+                        f"layout (id, {', '.join(names)}).", source=source)
+    df = df.reset_index(drop=True)
+    problems = [f"row {i + 1}, column 'id': missing; fix: fill in the participant id."
+                for i in np.flatnonzero(df["id"].isna().to_numpy())]
+    value_cols = ["estimate"] if long else list(names)
+    values = {}
+    for c in value_cols:
+        num = pd.to_numeric(df[c], errors="coerce").astype("float64")
+        text = df[c].notna().to_numpy() & num.isna().to_numpy()
+        problems += [f"row {i + 1}, column {c!r}: {df[c].iloc[i]!r} is not a number; fix: "
+                     "enter the estimate, or leave the cell empty." for i in np.flatnonzero(text)]
+        values[c] = num
+    keys = ["id", "parameter"] if long else ["id"]
+    kept = df
+    if long and "status" in df.columns:
+        kept = df[df["status"].fillna("ok") != "failed"]
+    dup = kept.duplicated(keys, keep=False) & kept["id"].notna()
+    for key, grp in kept[dup].groupby(keys, sort=False, dropna=False):
+        problems.append(f"rows {', '.join(str(i + 1) for i in grp.index)}: "
+                        f"{' and '.join(keys)} {key!r} repeated; fix: keep one row.")
+    if problems:
+        raise DataError(problems, source=source)
+    df = df.assign(**values)
+    if long:
         if "status" in df.columns:
             df = df[df["status"].fillna("ok") != "failed"]
         wide = df.pivot_table(index="id", columns="parameter", values="estimate",
-                              aggfunc="first")
-    elif "id" in df.columns and set(names) <= set(df.columns):
-        wide = df.set_index("id")
+                              aggfunc="first", dropna=False)
     else:
-        raise DataError(f"CK parameter table has columns {list(df.columns)}; expected the long "
-                        "layout (id, parameter, estimate) of `carkinetics fit` or a wide "
-                        f"layout (id, {', '.join(names)}).", source="ck-params")
+        wide = df.set_index("id")
     out = {}
     for pid, row in wide.iterrows():
         vals = {n: float(row[n]) for n in names if n in row and np.isfinite(row[n])}
