@@ -36,6 +36,14 @@ ALLOWED = {
         1, "imports carkinetics.<pkg>._cli for every _cli.py file found under the installed "
            "package folder: module names come from the package's own files, never from the "
            "command line or the working directory"),
+    ("_unitstore.py", "pickle"): (
+        2, "the resume store holds this program's own results (FitResult objects with model "
+           "instances, which no safe format carries exactly); each chunk file is signed with "
+           "an HMAC-SHA256 of a per-user key and unpickled only after the signature and the "
+           "job's manifest check out (tests/parallel: foreign and tampered stores refused)"),
+    ("parallel.py", "pickle"): (
+        1, "pickle.dumps only (never loads): finds which result of a chunk cannot be sent "
+           "back from a worker, so that it alone fails"),
     ("fitting/bayes/priors.py", "dynamic import"): (
         1, "imports the submodules of a model-card library package object the caller passed "
            "(default carkinetics.models.library); no file path or string from data"),
