@@ -633,40 +633,16 @@ def _triu(p: int) -> tuple[tuple[NDArray[np.int64], NDArray[np.int64]], NDArray[
     return (iu, ju), np.flatnonzero(iu == ju)
 
 
-def _piecewise_jac_core(tt, nat):
-    """Analytic d log C / d (internal parameters) of the Stein piecewise model.
-
-    ``tt`` and the natural parameters ``nat`` broadcast together; returns the broadcast
-    shape + (6,). Internal parameters are ``log foldx, log tmax, log cmax, log alpha, logit
-    fb, log beta``. Expansion (``0 <= t < tmax``): ``mu = lc - lf (1 - t / tmax)``. Decline:
-    ``mu = lc + log g``, ``g = (1 - fb) e^{-alpha d} + fb e^{-beta d}``, ``d = t - tmax``;
-    with the fast weight ``w = (1 - fb) e^{-alpha d} / g``: ``d/d log alpha = -w alpha d``,
-    ``d/d log beta = -(1 - w) beta d``, ``d/d logit fb = (1 - fb)(1 - w) - fb w``,
-    ``d/d log tmax = tmax (alpha w + beta (1 - w))``.
-    """
-    foldx, tmax, _cmax, alpha, fb, beta = nat
-    lf = np.log(foldx)
-    up = tt < tmax
-    d = np.maximum(tt - tmax, 0.0)
-    u = np.log1p(-fb) - alpha * d
-    v = np.log(fb) - beta * d
-    w = np.exp(u - np.logaddexp(u, v))
-    shape = np.broadcast_shapes(np.shape(tt), np.shape(tmax))
-    out = np.zeros((*shape, 6))
-    out[..., 0] = np.where(up, -(1.0 - tt / tmax), 0.0)
-    out[..., 1] = np.where(up, -lf * tt / tmax, tmax * (alpha * w + beta * (1.0 - w)))
-    out[..., 2] = 1.0
-    out[..., 3] = np.where(up, 0.0, -w * alpha * d)
-    out[..., 4] = np.where(up, 0.0, (1.0 - fb) * (1.0 - w) - fb * w)
-    out[..., 5] = np.where(up, 0.0, -(1.0 - w) * beta * d)
-    return out
-
-
 def _piecewise_jac(t: NDArray[np.float64], xk: NDArray[np.float64],
                    specs: Sequence[ParameterSpec]) -> NDArray[np.float64]:
-    """D log C / d (internal parameters) on a grid: ``t`` (n,), ``xk`` (B, 6) -> (B, n, 6)."""
-    nat = [s.from_internal(xk[:, i])[:, None] for i, s in enumerate(specs)]
-    return _piecewise_jac_core(t[None, :], nat)
+    """D log C / d (internal parameters) on a grid: ``t`` (n,), ``xk`` (B, 6) -> (B, n, 6).
+
+    The Jacobian of :func:`_piecewise_pairs` on every (vector, time) pair of the grid.
+    """
+    b, n = xk.shape[0], t.size
+    jac = np.empty((b * n, 6))
+    _piecewise_pairs(np.tile(t, b), xk, np.repeat(np.arange(b), n), specs, jac)
+    return jac.reshape(b, n, 6)
 
 
 def _piecewise_pairs(t: NDArray[np.float64], xk: NDArray[np.float64], vec: NDArray[np.int64],
@@ -678,8 +654,14 @@ def _piecewise_pairs(t: NDArray[np.float64], xk: NDArray[np.float64], vec: NDArr
     (M,) each pair's vector. Natural parameters and their logs are formed once per vector
     and gathered per pair; the level is the same expression as
     :meth:`PiecewiseModel.log_predict` (tested equal), and the decline's ``logaddexp`` also
-    gives the fast-phase weight of :func:`_piecewise_jac_core`'s Jacobian, written into
-    ``jac`` (M, 6) when given.
+    gives the fast-phase weight of the Jacobian, written into ``jac`` (M, 6) when given.
+
+    Internal parameters are ``log foldx, log tmax, log cmax, log alpha, logit fb, log
+    beta``. Expansion (``0 <= t < tmax``): ``mu = lc - lf (1 - t / tmax)``. Decline: ``mu =
+    lc + log g``, ``g = (1 - fb) e^{-alpha d} + fb e^{-beta d}``, ``d = t - tmax``; with the
+    fast weight ``w = (1 - fb) e^{-alpha d} / g``: ``d/d log alpha = -w alpha d``, ``d/d log
+    beta = -(1 - w) beta d``, ``d/d logit fb = (1 - fb)(1 - w) - fb w``, ``d/d log tmax =
+    tmax (alpha w + beta (1 - w))``.
     """
     foldx, tmax, cmax, alpha, fb, beta = (s.from_internal(xk[:, i])
                                           for i, s in enumerate(specs))

@@ -11,7 +11,6 @@ would raise as warnings are kept as flags only.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import math
 import os
 import time
@@ -26,6 +25,7 @@ import pandas as pd
 from carkinetics._validation import closest
 from carkinetics.exceptions import DataError, ModelSpecError
 from carkinetics.fitting._data import Columns
+from carkinetics.fitting._jobs import job_fingerprint
 from carkinetics.fitting.individual import (
     _method,
     _model,
@@ -138,15 +138,11 @@ def _fingerprint(data: pd.DataFrame, model: str, method: str, endpoint: str,
                  ids: Sequence[Any] | None, start: Any, options: Mapping[str, Any],
                  block: int) -> str:
     """SHA-256 identity of a batch (data, model, settings) for its resume store."""
-    h = hashlib.sha256()
-    h.update(pd.util.hash_pandas_object(data, index=False).to_numpy().tobytes())
-    h.update(repr([(str(c), str(t)) for c, t in data.dtypes.items()]).encode())
     if isinstance(start, pd.DataFrame):
-        h.update(pd.util.hash_pandas_object(start).to_numpy().tobytes())
-        start = list(start.columns)
-    h.update(repr((model, method, endpoint, None if ids is None else list(ids), start,
-                   sorted(options.items(), key=lambda kv: kv[0]), block)).encode())
-    return h.hexdigest()
+        start = (list(start.columns),
+                 pd.util.hash_pandas_object(start).to_numpy().tobytes().hex())
+    return job_fingerprint(data, model, method, endpoint, None if ids is None else list(ids),
+                           start, sorted(options.items(), key=lambda kv: kv[0]), block)
 
 
 def _units(data: pd.DataFrame, endpoint: str, ids: Sequence[Any] | None,

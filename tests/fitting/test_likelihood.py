@@ -206,9 +206,10 @@ def test_any_registered_model(trial, name):
         assert res.ofv <= ref.ofv + 1e-4
 
 
-def test_fused_piecewise_pairs_equal_log_predict_and_the_jacobian():
+def test_fused_piecewise_pairs_equal_log_predict():
     # the fitting code's fused level + Jacobian per (vector, row) pair: the level is the
-    # model's own log_predict bit for bit, the Jacobian the per-grid closed form
+    # model's own log_predict bit for bit (the Jacobian is checked against differences of
+    # log_predict in test_piecewise_analytic_jacobian_matches_differences)
     from carkinetics.fitting._problem import _piecewise_pairs
 
     model = get_model("piecewise")
@@ -225,7 +226,4 @@ def test_fused_piecewise_pairs_equal_log_predict_and_the_jacobian():
     for k in range(b):
         nat = {s.name: float(s.from_internal(x[k, i])) for i, s in enumerate(specs)}
         np.testing.assert_array_equal(mu[vec == k], model.log_predict(t, nat))
-    ref = _piecewise_jac(t, x, specs).reshape(-1, 6)
-    ok = tt >= 0
-    np.testing.assert_allclose(jac[ok], ref[ok], rtol=1e-13, atol=1e-13)
     assert np.array_equal(mu, _piecewise_pairs(tt, x, vec, specs))  # with or without jac
